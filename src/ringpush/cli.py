@@ -1,10 +1,50 @@
-"""The ``ringpush`` command."""
+"""The ``ringpush`` command: argument parsing only; the work is done by library code.
+
+Bad input gets one clear line on stderr and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
 import typer
 
-app = typer.Typer(help="ringpush: wake phones for calls over APNs.", no_args_is_help=True)
+from ringpush.apns.credentials import (
+    CertificateCredentials,
+    Credentials,
+    TokenCredentials,
+    generate_signing_key,
+)
+from ringpush.apns.environment import Environment
+from ringpush.apns.errors import ApnsError
+from ringpush.apns.notification import Notification, parse_push_type
+
+app = typer.Typer(
+    help="ringpush: wake phones for calls over APNs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+#: Exit code for bad input (wrong flag values, unreadable files, invalid pushes).
+EXIT_BAD_INPUT = 2
+#: Exit code for a push APNs did not accept.
+EXIT_NOT_SENT = 1
+
+
+class EnvironmentChoice(StrEnum):
+    development = "development"
+    production = "production"
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line to stderr and exit with the bad-input code."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -13,6 +53,139 @@ def version() -> None:
     from ringpush import __version__
 
     typer.echo(__version__)
+
+
+@app.command()
+def keygen(
+    out: Annotated[Path, typer.Option(help="Directory to write AuthKey_<KEYID>.p8 into.")],
+    team_id: Annotated[
+        str | None, typer.Option(help="Team id to print (random when not given).")
+    ] = None,
+) -> None:
+    """Write a new Apple-style signing key (AuthKey_<KEYID>.p8) and print its ids as JSON."""
+    try:
+        key = generate_signing_key(team_id)
+    except ApnsError as exc:
+        fail(str(exc))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"AuthKey_{key.key_id}.p8"
+        path.touch(mode=0o600)
+        path.write_bytes(key.pem)
+    except OSError as exc:
+        fail(f"cannot write key into {out}: {exc.strerror}")
+    typer.echo(json.dumps({"key_id": key.key_id, "team_id": key.team_id, "key_file": str(path)}))
+
+
+def _load_payload(payload: str) -> bytes:
+    """``--payload`` takes JSON text, or ``@FILE`` to read it from a file."""
+    if payload.startswith("@"):
+        try:
+            return Path(payload[1:]).read_bytes()
+        except OSError as exc:
+            fail(f"cannot read payload file {payload[1:]}: {exc.strerror}")
+    return payload.encode()
+
+
+def _credentials(
+    key_file: Path | None,
+    key_id: str | None,
+    team_id: str | None,
+    cert_file: Path | None,
+    cert_key_file: Path | None,
+) -> Credentials:
+    if cert_file is not None:
+        if key_file is not None:
+            fail("give either --key-file or --cert-file, not both")
+        return CertificateCredentials.from_files(cert_file, cert_key_file)
+    if key_file is None or key_id is None or team_id is None:
+        fail("token auth needs --key-file, --key-id and --team-id (or use --cert-file)")
+    return TokenCredentials.from_p8_file(key_file, key_id, team_id)
+
+
+@app.command()
+def send(
+    bundle_id: Annotated[str, typer.Option(help="The app's bundle id.")],
+    token: Annotated[str, typer.Option(help="Device token, hex.")],
+    payload: Annotated[str, typer.Option(help="JSON payload, or @FILE.")],
+    push_type: Annotated[str, typer.Option(help="APNs push type.")] = "voip",
+    environment: Annotated[
+        EnvironmentChoice, typer.Option(help="APS environment of the token.")
+    ] = EnvironmentChoice.development,
+    key_file: Annotated[Path | None, typer.Option(help=".p8 signing key.")] = None,
+    key_id: Annotated[str | None, typer.Option(help="Key id of the signing key.")] = None,
+    team_id: Annotated[str | None, typer.Option(help="Apple team id.")] = None,
+    cert_file: Annotated[
+        Path | None, typer.Option(help="PEM client certificate (instead of a key).")
+    ] = None,
+    cert_key_file: Annotated[
+        Path | None, typer.Option(help="PEM key of the certificate, if not in it.")
+    ] = None,
+    apns_url: Annotated[
+        str | None, typer.Option(help="APNs base URL, e.g. https://127.0.0.1:2197.")
+    ] = None,
+    ca_file: Annotated[Path | None, typer.Option(help="Extra CA to trust (PEM).")] = None,
+    priority: Annotated[int | None, typer.Option(help="apns-priority (10, 5 or 1).")] = None,
+    expiration: Annotated[
+        int | None, typer.Option(help="apns-expiration, UNIX seconds (0: deliver now or never).")
+    ] = None,
+    collapse_id: Annotated[str | None, typer.Option(help="apns-collapse-id.")] = None,
+    apns_id: Annotated[str | None, typer.Option(help="apns-id (a UUID).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for APNs.")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Send one push and print its outcome; exit 1 if APNs did not accept it."""
+    try:
+        credentials = _credentials(key_file, key_id, team_id, cert_file, cert_key_file)
+        kind = parse_push_type(push_type)
+        body = _load_payload(payload)
+        notification = Notification.for_app(
+            bundle_id,
+            kind,
+            token,
+            body,
+            priority=priority,
+            expiration=0 if expiration is None and kind.value == "voip" else expiration,
+            collapse_id=collapse_id,
+            apns_id=apns_id,
+        )
+        notification.encode()  # every rule checked here, before any connection
+    except ApnsError as exc:
+        fail(str(exc))
+    if ca_file is not None and not ca_file.is_file():
+        fail(f"cannot read CA file {ca_file}")
+
+    async def run() -> int:
+        from ringpush.apns.client import ApnsClient
+
+        async with ApnsClient(
+            credentials,
+            Environment(environment.value),
+            base_url=apns_url,
+            ca_file=ca_file,
+            request_timeout=timeout,
+            connect_timeout=timeout,
+        ) as client:
+            result = await client.send(notification)
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "apns_id": result.apns_id,
+                        "status": result.status,
+                        "reason": result.reason_text,
+                        "unique_id": result.unique_id,
+                        "timestamp": result.timestamp_ms,
+                        "action": result.action.value,
+                        "error": result.error,
+                    }
+                )
+            )
+        else:
+            typer.echo(result.describe())
+        return 0 if result.sent else EXIT_NOT_SENT
+
+    raise typer.Exit(asyncio.run(run()))
 
 
 def main() -> None:
