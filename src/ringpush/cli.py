@@ -188,5 +188,96 @@ def send(
     raise typer.Exit(asyncio.run(run()))
 
 
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="APNs port (0 picks a free one).")] = 2197,
+    control_port: Annotated[
+        int, typer.Option(help="Control API port (0 picks a free one).")
+    ] = 2198,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    ca_out: Annotated[
+        Path | None, typer.Option(help="Write the sandbox CA (PEM) here for clients to trust.")
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(help="Signing key to accept, as K.p8:KEYID:TEAMID (repeatable)."),
+    ] = None,
+    environment: Annotated[
+        EnvironmentChoice, typer.Option(help="Environment the APNs port stands for.")
+    ] = EnvironmentChoice.development,
+    production_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve the production environment on this port (0: free port)."),
+    ] = None,
+    max_streams: Annotated[
+        int, typer.Option(help="SETTINGS_MAX_CONCURRENT_STREAMS after authentication.")
+    ] = 1000,
+) -> None:
+    """Run a local APNs: HTTP/2 + TLS on --port, a JSON control API on --control-port.
+
+    Prints one JSON line with the chosen ports and the CA file, then serves until Ctrl-C.
+    """
+    from ringpush.sandbox import Sandbox, parse_key_spec, serve_forever
+
+    try:
+        keys = [parse_key_spec(spec) for spec in key or []]
+    except (ValueError, ApnsError) as exc:
+        fail(str(exc))
+    primary = Environment(environment.value)
+    ports = {primary: port}
+    if production_port is not None:
+        if primary is Environment.PRODUCTION:
+            fail("--production-port serves production next to development; drop --environment")
+        ports[Environment.PRODUCTION] = production_port
+
+    async def run() -> None:
+        server = Sandbox(keys, max_concurrent_streams=max_streams)
+        try:
+            await server.start(
+                host=host,
+                control_port=control_port,
+                ca_out=ca_out,
+                environments=tuple(ports),
+                ports=ports,
+            )
+        except OSError as exc:
+            fail(f"cannot listen: {exc.strerror or exc}")
+        info = {
+            "port": server.port(primary),
+            "control_port": server.control_port,
+            "environment": primary.value,
+            "ca_file": str(server.ca_file),
+        }
+        if Environment.PRODUCTION in ports and primary is not Environment.PRODUCTION:
+            info["production_port"] = server.port(Environment.PRODUCTION)
+        typer.echo(json.dumps(info), nl=True)
+        try:
+            await serve_forever(server)
+        finally:
+            await server.stop()
+
+    asyncio.run(run())
+
+
+@app.command("run")
+def run_command(
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the demo signing key and CA are kept.")
+    ] = Path(".ringpush"),
+    port: Annotated[int, typer.Option(help="APNs sandbox port.")] = 2197,
+    control_port: Annotated[int, typer.Option(help="Sandbox control API port.")] = 2198,
+    once: Annotated[
+        bool, typer.Option("--once", help="Send the first push and exit instead of serving.")
+    ] = False,
+) -> None:
+    """Run ringpush on embedded defaults: the local APNs sandbox and a first VoIP push."""
+    from ringpush.quickstart import run_local
+
+    result = asyncio.run(
+        run_local(state_dir, port=port, control_port=control_port, say=typer.echo, serve=not once)
+    )
+    raise typer.Exit(0 if result.sent else EXIT_NOT_SENT)
+
+
 def main() -> None:
     app()

@@ -116,7 +116,7 @@ def test_send_with_a_key_that_is_not_a_key_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for command in ("keygen", "send"):
+    for command in ("keygen", "send", "sandbox", "run"):
         done = ringpush(command, "--help")
         assert done.returncode == 0, command
         assert "Usage" in done.stdout

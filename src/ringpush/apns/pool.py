@@ -1,0 +1,215 @@
+"""Long-lived connections to one APNs endpoint for one credential.
+
+Apple wants few, long-lived connections (opening and closing them rapidly looks like an
+attack) and, with token auth, allows one stream until a request with a valid token
+succeeds. So the pool sends on the connection that has room, waits for a new connection's
+stream limit to rise after its first accepted push, and opens another connection only
+when every open one is authenticated and full. Pushes a connection could not finish come
+back here and are resent with their apns-id: none lost, and none sent twice unless the
+peer may already have taken it (a dropped connection), which APNs's apns-id lets a
+receiver see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from collections import deque
+
+from ringpush.apns.connection import ApnsConnection
+from ringpush.apns.h2_session import PushAnswered
+from ringpush.apns.jwt_signer import ProviderTokenSigner
+from ringpush.apns.listener import ApnsListener
+from ringpush.apns.pending import PendingPush
+from ringpush.apns.reasons import ApnsReason
+
+#: Reconnect backoff: 0.1 s doubling to 10 s, with jitter.
+BACKOFF_BASE_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 10.0
+#: Writes of one push before it is given up (GOAWAY hand-backs do not count).
+MAX_ATTEMPTS = 4
+
+
+class ConnectionPool:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext,
+        *,
+        server_hostname: str | None,
+        max_connections: int,
+        connect_timeout: float,
+        signer: ProviderTokenSigner | None,
+        listener: ApnsListener | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._ssl = ssl_context
+        self._server_hostname = server_hostname
+        self._authority = host if port == 443 else f"{host}:{port}"
+        self._max_connections = max_connections
+        self._connect_timeout = connect_timeout
+        self._signer = signer
+        self._listener = listener
+        self.connections: list[ApnsConnection] = []
+        self._waiting: deque[PendingPush] = deque()
+        self._connecting = False
+        self._failures = 0
+        self._closing = False
+        self.last_error: str | None = None
+
+    # -- entry points -----------------------------------------------------------------
+    def submit(self, push: PendingPush) -> None:
+        if self._closing:
+            push.fail("client closed")
+            return
+        self._waiting.append(push)
+        self._dispatch()
+
+    def answered(self, connection: ApnsConnection, push: PendingPush, answer: PushAnswered) -> None:
+        result = push.result_of(answer)
+        reason = result.reason
+        if result.status == 200:
+            connection.authenticated = True
+        elif reason is not None:
+            if reason.reconnect:
+                connection.retire()
+            if (
+                reason is ApnsReason.EXPIRED_PROVIDER_TOKEN
+                and self._signer is not None
+                and push.token is not None
+                and not push.auth_retried
+            ):
+                # Sign anew (at most once per 20 minutes, see the signer) and retry once.
+                push.auth_retried = True
+                push.token = self._signer.refresh(push.token)
+                self._waiting.appendleft(push)
+                return
+        if self._listener is not None:
+            self._listener.answered(result, time.monotonic() - push.submitted_at)
+        push.resolve(result)
+
+    def hand_back(self, push: PendingPush, why: str, *, counted: bool = True) -> None:
+        """A connection could not finish ``push``: resend it, same apns-id."""
+        if not counted:
+            push.attempts -= 1
+        if push.future.done():
+            return
+        if push.attempts >= MAX_ATTEMPTS or self._closing:
+            push.fail(why)
+            return
+        self._waiting.appendleft(push)
+
+    def capacity_changed(self, connection: ApnsConnection) -> None:
+        if self._waiting:
+            self._dispatch()
+
+    def connection_closed(self, connection: ApnsConnection) -> None:
+        if connection in self.connections:
+            self.connections.remove(connection)
+            if self._listener is not None:
+                self._listener.connection_closed()
+        if self._waiting:
+            self._dispatch()
+
+    async def close(self) -> None:
+        self._closing = True
+        while self._waiting:
+            self._waiting.popleft().fail("client closed")
+        for connection in list(self.connections):
+            connection.close()
+        for _ in range(50):
+            if not self.connections:
+                break
+            await asyncio.sleep(0.01)
+
+    # -- internals --------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        waiting = self._waiting
+        while waiting:
+            connection = self._connection_with_room()
+            if connection is None:
+                self._maybe_connect()
+                return
+            room = connection.capacity
+            while room > 0 and waiting:
+                push = waiting.popleft()
+                if push.future.done():
+                    continue
+                if self._signer is not None and push.token is None:
+                    push.token = self._signer.current()
+                if push.attempts == 0:
+                    push.submitted_at = time.monotonic()
+                connection.submit(push)
+                room -= 1
+
+    def _connection_with_room(self) -> ApnsConnection | None:
+        for connection in self.connections:
+            if connection.capacity > 0:
+                return connection
+        return None
+
+    def _maybe_connect(self) -> None:
+        if self._connecting or self._closing:
+            return
+        open_ones = [c for c in self.connections if not c.retired]
+        if len(open_ones) >= self._max_connections:
+            return
+        # A connection whose stream limit has not risen yet is not full: wait for it.
+        if any(not c.authenticated for c in open_ones):
+            return
+        self._connecting = True
+        asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._closing:
+                if self._failures:
+                    delay = min(
+                        BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (self._failures - 1)
+                    )
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                try:
+                    _, protocol = await asyncio.wait_for(
+                        loop.create_connection(
+                            lambda: ApnsConnection(self, self._authority),
+                            self._host,
+                            self._port,
+                            ssl=self._ssl,
+                            server_hostname=self._server_hostname,
+                        ),
+                        self._connect_timeout,
+                    )
+                except (OSError, TimeoutError, ssl.SSLError) as exc:
+                    self._failures += 1
+                    self.last_error = (
+                        f"cannot connect to {self._authority}: {exc or type(exc).__name__}"
+                    )
+                    self._expire_waiting()
+                    if not self._waiting:
+                        return
+                    continue
+                self._failures = 0
+                self.connections.append(protocol)
+                if self._listener is not None:
+                    self._listener.connection_opened()
+                return
+        finally:
+            self._connecting = False
+            if self._waiting and not self._closing:
+                self._dispatch()
+
+    def _expire_waiting(self) -> None:
+        """Fail waiting pushes whose deadline passed while no connection could be made."""
+        now = time.monotonic()
+        keep: deque[PendingPush] = deque()
+        for push in self._waiting:
+            if push.deadline <= now:
+                push.fail(self.last_error or "no connection to APNs")
+            else:
+                keep.append(push)
+        self._waiting = keep

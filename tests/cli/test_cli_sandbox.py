@@ -1,0 +1,126 @@
+"""The shell interface end to end: `ringpush sandbox` in its own process, `ringpush send`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+@dataclass
+class RunningSandbox:
+    info: dict[str, object]
+    key: dict[str, str]
+    control: str
+
+    def send_args(self, token: str, *extra: str) -> list[str]:
+        return [
+            "send", "--bundle-id", "com.example.app", "--key-file", self.key["key_file"],
+            "--key-id", self.key["key_id"], "--team-id", self.key["team_id"],
+            "--environment", "development", "--push-type", "voip", "--token", token,
+            "--apns-url", f"https://127.0.0.1:{self.info['port']}",
+            "--ca-file", str(self.info["ca_file"]), *extra,
+        ]  # fmt: skip
+
+
+def ringpush(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ringpush", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    workdir = tmp_path_factory.mktemp("sandbox")
+    key = json.loads(ringpush("keygen", "--out", str(workdir)).stdout)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ringpush",
+            "sandbox",
+            "--port",
+            "0",
+            "--control-port",
+            "0",
+            "--ca-out",
+            str(workdir / "ca.pem"),
+            "--key",
+            f"{key['key_file']}:{key['key_id']}:{key['team_id']}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    try:
+        yield RunningSandbox(info, key, f"http://127.0.0.1:{info['control_port']}")
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+def issue_token(control: str, environment: str = "development") -> str:
+    response = httpx.post(
+        f"{control}/tokens",
+        json={"bundle_id": "com.example.app", "push_type": "voip", "environment": environment},
+    )
+    assert response.status_code == 201
+    return str(response.json()["token"])
+
+
+def test_sandbox_prints_its_ports_and_writes_the_ca(running: RunningSandbox) -> None:
+    assert int(str(running.info["port"])) > 0
+    assert int(str(running.info["control_port"])) > 0
+    assert Path(str(running.info["ca_file"])).read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_send_delivers_a_voip_push_the_sandbox_records(running: RunningSandbox) -> None:
+    token = issue_token(running.control)
+    done = ringpush(*running.send_args(token, "--payload", '{"call_id":"c1"}', "--json"))
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["status"] == 200
+    assert outcome["unique_id"]
+    recorded = httpx.get(f"{running.control}/notifications", params={"token": token}).json()
+    assert [n["apns_id"] for n in recorded] == [outcome["apns_id"]]
+    assert recorded[0]["topic"] == "com.example.app.voip"
+    assert recorded[0]["payload"] == {"call_id": "c1"}
+
+
+def test_send_to_an_uninstalled_token_reports_410_and_exits_1(running: RunningSandbox) -> None:
+    token = issue_token(running.control)
+    assert httpx.delete(f"{running.control}/tokens/{token}").status_code == 200
+    done = ringpush(*running.send_args(token, "--payload", "{}"))
+    assert done.returncode == 1
+    assert ": 410 Unregistered (invalid since " in done.stdout
+
+
+def test_send_to_the_wrong_environment_is_bad_device_token(running: RunningSandbox) -> None:
+    token = issue_token(running.control, environment="production")
+    done = ringpush(*running.send_args(token, "--payload", "{}"))
+    assert done.returncode == 1
+    assert ": 400 BadDeviceToken" in done.stdout
+
+
+def test_run_once_sends_a_first_voip_push(tmp_path: Path) -> None:
+    """`make run`'s job, without serving forever: key created 0600, push accepted."""
+    done = ringpush(
+        "run", "--state-dir", str(tmp_path), "--port", "0", "--control-port", "0", "--once"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "running ringpush's local APNs sandbox" in done.stdout
+    assert ": 200" in done.stdout
+    keys = list(tmp_path.glob("AuthKey_*.p8"))
+    assert len(keys) == 1
+    assert keys[0].stat().st_mode & 0o777 == 0o600
