@@ -133,7 +133,7 @@ class ApnsConnection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
-        if self.closed or self.transport is None:
+        if self.closed or self.transport is None or self.transport.is_closing():
             return
         self.retired = True
         try:
@@ -151,7 +151,7 @@ class ApnsConnection(asyncio.Protocol):
     # -- internals --------------------------------------------------------------------
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self.transport is None or self.closed:
+        if self.transport is None or self.closed or self.transport.is_closing():
             return
         data = self.session.data_to_send()
         if data:

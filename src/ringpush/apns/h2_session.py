@@ -150,9 +150,11 @@ class ApnsSession:
 
     # -- outbound ---------------------------------------------------------------------
     def initiate(self) -> None:
-        self._h2.local_settings.enable_push = 0
-        self._h2.local_settings.initial_window_size = RECEIVE_WINDOW
         self._h2.initiate_connection()
+        # h2 sends only acknowledged values in its first SETTINGS, so changes go after it.
+        self._h2.update_settings(
+            {SettingCodes.ENABLE_PUSH: 0, SettingCodes.INITIAL_WINDOW_SIZE: RECEIVE_WINDOW}
+        )
         self._h2.increment_flow_control_window(RECEIVE_WINDOW)
 
     @property

@@ -27,6 +27,7 @@ class PendingPush:
     token: ProviderToken | None = field(default=None, repr=False)
     auth_retried: bool = False
     submitted_at: float = 0.0
+    last_error: str | None = None
 
     def resolve(self, result: ApnsResult) -> None:
         if not self.future.done():

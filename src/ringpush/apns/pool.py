@@ -28,8 +28,6 @@ from ringpush.apns.reasons import ApnsReason
 #: Reconnect backoff: 0.1 s doubling to 10 s, with jitter.
 BACKOFF_BASE_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 10.0
-#: Writes of one push before it is given up (GOAWAY hand-backs do not count).
-MAX_ATTEMPTS = 4
 
 
 class ConnectionPool:
@@ -93,14 +91,16 @@ class ConnectionPool:
         push.resolve(result)
 
     def hand_back(self, push: PendingPush, why: str, *, counted: bool = True) -> None:
-        """A connection could not finish ``push``: resend it, same apns-id."""
+        """A connection could not finish ``push``: resend it, same apns-id, until its
+        deadline (the request timeout) has passed."""
         if not counted:
             push.attempts -= 1
         if push.future.done():
             return
-        if push.attempts >= MAX_ATTEMPTS or self._closing:
+        if self._closing or push.deadline <= time.monotonic():
             push.fail(why)
             return
+        push.last_error = why
         self._waiting.appendleft(push)
 
     def capacity_changed(self, connection: ApnsConnection) -> None:
@@ -138,6 +138,9 @@ class ConnectionPool:
             while room > 0 and waiting:
                 push = waiting.popleft()
                 if push.future.done():
+                    continue
+                if push.deadline <= time.monotonic():
+                    push.fail(push.last_error or "timed out waiting for a connection")
                     continue
                 if self._signer is not None and push.token is None:
                     push.token = self._signer.current()
