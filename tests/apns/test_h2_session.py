@@ -28,7 +28,9 @@ class Peer:
     def __init__(self, **settings: int) -> None:
         self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
         self.h2.initiate_connection()
-        changes = {SettingCodes.MAX_CONCURRENT_STREAMS: settings.get("streams", 1000)}
+        changes: dict[SettingCodes | int, int] = {
+            SettingCodes.MAX_CONCURRENT_STREAMS: settings.get("streams", 1000)
+        }
         if "window" in settings:
             changes[SettingCodes.INITIAL_WINDOW_SIZE] = settings["window"]
         self.h2.update_settings(changes)
