@@ -11,9 +11,7 @@ processed, so they can be resent elsewhere (RFC 9113 §6.8).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from h2.config import H2Configuration
 from h2.connection import ConnectionState, H2Connection
@@ -31,9 +29,9 @@ from h2.events import (
 from h2.events import Event as H2Event
 from h2.settings import SettingCodes
 from hpack import HeaderTuple, NeverIndexedHeaderTuple
-from hpack.hpack import Encoder
 from hyperframe.frame import Frame, GoAwayFrame
 
+from ringpush.apns.hpack_encoder import MemoEncoder
 from ringpush.apns.notification import PushRequest
 
 #: Our receive window: responses are tiny, but never make APNs wait on us.
@@ -41,14 +39,6 @@ RECEIVE_WINDOW = 1 << 20
 #: Headers whose values change with every push: sent as literals so they do not churn
 #: APNs's small HPACK table (reference §6); ``:path`` and ``authorization`` are secrets too.
 _UNINDEXED = frozenset({b"apns-id", b"apns-expiration", b"apns-collapse-id"})
-
-
-class _PlainEncoder(Encoder):
-    """HPACK without Huffman coding: the pure-Python Huffman coder costs more CPU per push
-    than it saves bytes on a connection that carries a few hundred bytes per push."""
-
-    def encode(self, headers: Iterable[Any], huffman: bool = False) -> bytes:
-        return bytes(super().encode(headers, huffman=False))
 
 
 class _Http2(H2Connection):
@@ -138,7 +128,7 @@ class ApnsSession:
             normalize_inbound_headers=False,
         )
         self._h2 = _Http2(config=config)
-        self._h2.encoder = _PlainEncoder()
+        self._h2.encoder = MemoEncoder()
         self._prefix: tuple[HeaderTuple, ...] = (
             HeaderTuple(b":method", b"POST"),
             HeaderTuple(b":scheme", b"https"),
