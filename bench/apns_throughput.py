@@ -87,9 +87,7 @@ async def drive(name: str, send: Send, tokens: list[str], count: int, concurrenc
 
     cpu0, t0 = time.process_time(), clock()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Figures(
-        name, count, clock() - t0, time.process_time() - cpu0, latencies, failures
-    )
+    return Figures(name, count, clock() - t0, time.process_time() - cpu0, latencies, failures)
 
 
 class SandboxProcess:
@@ -244,9 +242,7 @@ async def main_async(args: Any) -> dict[str, Any]:
             results: dict[str, list[Figures]] = {"ringpush": [], "aioapns": []}
             for _ in range(args.rounds):
                 sandbox.reset_records()
-                results["ringpush"].append(
-                    await run_ringpush(sandbox, credentials, tokens, args)
-                )
+                results["ringpush"].append(await run_ringpush(sandbox, credentials, tokens, args))
                 sandbox.reset_records()
                 results["aioapns"].append(
                     await run_aioapns(
