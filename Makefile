@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STATE := .ringpush
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# nghttpd (Debian nghttp2-server) is an independent HTTP/2 server the interop tests use.
+system-packages:
+	@[ -x /usr/sbin/nghttpd ] || command -v nghttpd >/dev/null 2>&1 || ./scripts/install-system-packages.sh
+
+unit: $(STAMP) system-packages
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -137,6 +137,7 @@ class ApnsSession:
         self._responses: dict[int, _Response] = {}
         self._bodies: dict[int, memoryview] = {}
         self.going_away = False
+        self.peer_settings_seen = False
 
     # -- outbound ---------------------------------------------------------------------
     def initiate(self) -> None:
@@ -159,6 +160,10 @@ class ApnsSession:
     def available_streams(self) -> int:
         if self.going_away:
             return 0
+        if not self.peer_settings_seen:
+            # Until the peer's SETTINGS arrive its limit is unknown; APNs allows one
+            # stream before authentication, so one is all we assume.
+            return 1 - len(self._h2.streams)
         return self.stream_limit - len(self._h2.streams)
 
     def submit(self, request: PushRequest, authorization: bytes | None) -> int:
@@ -256,7 +261,10 @@ class ApnsSession:
                     self._resume_bodies()
             elif isinstance(event, RemoteSettingsChanged):
                 changed = event.changed_settings
-                if SettingCodes.MAX_CONCURRENT_STREAMS in changed:
+                if not self.peer_settings_seen:
+                    self.peer_settings_seen = True
+                    out.append(StreamLimitChanged(self.stream_limit))
+                elif SettingCodes.MAX_CONCURRENT_STREAMS in changed:
                     out.append(StreamLimitChanged(self.stream_limit))
                 if SettingCodes.INITIAL_WINDOW_SIZE in changed and self._bodies:
                     self._resume_bodies()
