@@ -233,3 +233,25 @@ async def test_certificate_auth_reaches_the_voip_topic(sandbox: Sandbox) -> None
     assert other.status == 400
     assert sandbox.notifications(token=token)[0].headers.get("authorization") is None
     assert json.dumps(other.reason_text)
+
+
+async def test_certificate_from_p12_works_too(sandbox: Sandbox) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    issued = sandbox.mint_client_certificate(BUNDLE)
+    key = serialization.load_pem_private_key(issued.key_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    p12 = pkcs12.serialize_key_and_certificates(
+        b"push",
+        key,
+        x509.load_pem_x509_certificate(issued.certificate_pem),
+        None,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    credentials = CertificateCredentials.from_p12(p12, b"secret")
+    token = sandbox.issue_token(BUNDLE, PushType.VOIP)
+    async with ApnsClient(credentials, base_url=sandbox.url(), ca_file=sandbox.ca_file) as client:
+        assert (await client.send(Notification.voip(BUNDLE, token, {}))).sent
