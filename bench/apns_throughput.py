@@ -3,10 +3,11 @@
 The sandbox runs in its own process (``ringpush sandbox``), so the CPU time measured here
 is the sending process's alone. For each client the benchmark sends ``--count`` VoIP pushes
 with ``--concurrency`` pushes in flight and reports pushes/s, p50/p99 latency (submit to
-result) and client CPU µs per push (``time.process_time`` of this process), then the
-ratios ringpush / aioapns. Each client is warmed with a few pushes first, so both start on
-an authenticated connection whose stream limit has been raised (aioapns cannot wait for
-the rise itself).
+result), the same latencies under light load (``--light-concurrency`` in flight, where the
+server is not the queue) and client CPU µs per push (``time.process_time`` of this
+process), then the ratios ringpush / aioapns. Each client is warmed with a few pushes
+first, so both start on an authenticated connection whose stream limit has been raised
+(aioapns cannot wait for the rise itself).
 
     .venv/bin/python bench/apns_throughput.py [--count 20000] [--concurrency 500] [--rounds 2]
 """
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class Figures:
     cpu_seconds: float
     latencies: list[float]
     failures: int
+    light_latencies: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -61,8 +63,8 @@ class Figures:
     def cpu_us_per_push(self) -> float:
         return self.cpu_seconds / self.count * 1e6
 
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
+    def pct(self, q: float, *, light: bool = False) -> float:
+        ordered = sorted(self.light_latencies if light else self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
@@ -156,7 +158,10 @@ async def run_ringpush(
             return result.sent
 
         await drive("warm-up", send, tokens, 50, 1)
-        return await drive("ringpush", send, tokens, args.count, args.concurrency)
+        light = await drive("ringpush", send, tokens, args.light_count, args.light_concurrency)
+        figures = await drive("ringpush", send, tokens, args.count, args.concurrency)
+        figures.light_latencies = light.latencies
+        return figures
 
 
 async def run_aioapns(
@@ -187,7 +192,10 @@ async def run_aioapns(
 
     try:
         await drive("warm-up", send, tokens, 50, 1)
-        return await drive("aioapns", send, tokens, args.count, args.concurrency)
+        light = await drive("aioapns", send, tokens, args.light_count, args.light_concurrency)
+        figures = await drive("aioapns", send, tokens, args.count, args.concurrency)
+        figures.light_latencies = light.latencies
+        return figures
     finally:
         client.pool.close()
 
@@ -200,6 +208,8 @@ def report(results: dict[str, list[Figures]]) -> dict[str, Any]:
             "pushes_per_s": round(best.rate),
             "p50_ms": round(best.pct(0.50), 2),
             "p99_ms": round(best.pct(0.99), 2),
+            "light_p50_ms": round(best.pct(0.50, light=True), 2),
+            "light_p99_ms": round(best.pct(0.99, light=True), 2),
             "cpu_us_per_push": round(statistics.median(f.cpu_us_per_push for f in runs), 1),
             "failures": sum(f.failures for f in runs),
         }
@@ -208,24 +218,33 @@ def report(results: dict[str, list[Figures]]) -> dict[str, Any]:
         "pushes_per_s": round(ours["pushes_per_s"] / theirs["pushes_per_s"], 2),
         "p50": round(ours["p50_ms"] / theirs["p50_ms"], 2),
         "p99": round(ours["p99_ms"] / theirs["p99_ms"], 2),
+        "light_p50": round(ours["light_p50_ms"] / theirs["light_p50_ms"], 2),
+        "light_p99": round(ours["light_p99_ms"] / theirs["light_p99_ms"], 2),
         "cpu_per_push": round(ours["cpu_us_per_push"] / theirs["cpu_us_per_push"], 2),
     }
     return summary
 
 
 def print_table(summary: dict[str, Any], args: Any) -> None:
-    print(f"\n{args.count} VoIP pushes per run, {args.concurrency} in flight, {args.rounds} rounds")
-    print(f"{'client':<10}{'pushes/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/push':>13}{'fail':>6}")
+    print(
+        f"\n{args.count} VoIP pushes per run, {args.concurrency} in flight, {args.rounds} rounds;"
+        f" light load: {args.light_count} pushes, {args.light_concurrency} in flight"
+    )
+    print(
+        f"{'client':<10}{'pushes/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/push':>13}"
+        f"{'light p50':>11}{'light p99':>11}{'fail':>6}"
+    )
     for name in ("ringpush", "aioapns"):
         row = summary[name]
         print(
             f"{name:<10}{row['pushes_per_s']:>10}{row['p50_ms']:>9}{row['p99_ms']:>9}"
-            f"{row['cpu_us_per_push']:>13}{row['failures']:>6}"
+            f"{row['cpu_us_per_push']:>13}{row['light_p50_ms']:>11}{row['light_p99_ms']:>11}"
+            f"{row['failures']:>6}"
         )
     ratio = summary["ratio_ringpush_over_aioapns"]
     print(
         f"{'ratio':<10}{ratio['pushes_per_s']:>10}{ratio['p50']:>9}{ratio['p99']:>9}"
-        f"{ratio['cpu_per_push']:>13}"
+        f"{ratio['cpu_per_push']:>13}{ratio['light_p50']:>11}{ratio['light_p99']:>11}"
     )
 
 
@@ -264,6 +283,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--light-count", type=int, default=5_000)
+    parser.add_argument(
+        "--light-concurrency", type=int, default=16, help="in flight for the latency run"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON too")
     args = parser.parse_args()
     summary = asyncio.run(main_async(args))

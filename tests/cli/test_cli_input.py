@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ringpush.apns.credentials import TokenCredentials
-
-
-def ringpush(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ringpush", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.cli.command import ringpush
 
 
 def test_keygen_writes_a_private_p8_and_prints_its_ids(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli.command import ringpush
+
 
 @dataclass
 class RunningSandbox:
@@ -27,16 +29,6 @@ class RunningSandbox:
             "--apns-url", f"https://127.0.0.1:{self.info['port']}",
             "--ca-file", str(self.info["ca_file"]), *extra,
         ]  # fmt: skip
-
-
-def ringpush(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ringpush", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
