@@ -1,0 +1,50 @@
+"""Versioned schema migrations, applied in order at start-up, each once.
+
+Each migration is a list of statements; ``schema_version`` records the last one applied.
+New versions are appended, never edited, so a database of any age can be brought up to
+date. Dialect-neutral SQL where possible, so the PostgreSQL backend can follow the same
+numbering.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "apps and devices",
+        [
+            """CREATE TABLE apps (
+                app_id TEXT PRIMARY KEY,
+                bundle_id TEXT NOT NULL,
+                team_id TEXT,
+                key_id TEXT,
+                default_environment TEXT NOT NULL,
+                signing_key_sealed BLOB,
+                certificate_sealed BLOB,
+                apns_base_url TEXT,
+                ca_pem BLOB,
+                created_us INTEGER NOT NULL,
+                updated_us INTEGER NOT NULL
+            )""",
+            """CREATE TABLE devices (
+                app_id TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                push_type TEXT NOT NULL,
+                token_hash TEXT NOT NULL,
+                token_sealed BLOB NOT NULL,
+                environment TEXT NOT NULL,
+                created_us INTEGER NOT NULL,
+                updated_us INTEGER NOT NULL,
+                last_seen_us INTEGER NOT NULL,
+                invalidated_us INTEGER,
+                invalid_reason TEXT,
+                PRIMARY KEY (app_id, user_id, device_id, push_type)
+            )""",
+            "CREATE UNIQUE INDEX devices_by_token ON devices (app_id, push_type, token_hash)",
+            "CREATE INDEX devices_by_user ON devices (app_id, user_id)",
+        ],
+    ),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,80 @@
+"""What the registry stores: apps with their APNs credentials, and users' devices.
+
+Values are frozen dataclasses; secrets (device tokens, signing keys) are plaintext only in
+memory and never in a repr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ringpush.apns.device_token import mask_device_token
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """An app (bundle id) and how to reach APNs for it.
+
+    Token auth: ``signing_key_pem`` + ``key_id`` + ``team_id``. Certificate auth:
+    ``certificate_pem`` (with its key). ``apns_base_url`` / ``ca_pem`` point the app at
+    another APNs-compatible endpoint (the sandbox in development).
+    """
+
+    app_id: str
+    bundle_id: str
+    team_id: str | None
+    key_id: str | None
+    default_environment: Environment
+    signing_key_pem: bytes | None = field(default=None, repr=False)
+    certificate_pem: bytes | None = field(default=None, repr=False)
+    apns_base_url: str | None = None
+    ca_pem: bytes | None = field(default=None, repr=False)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def auth(self) -> str:
+        if self.signing_key_pem is not None:
+            return "token"
+        if self.certificate_pem is not None:
+            return "certificate"
+        return "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One push registration: a device's token for one push type of one app."""
+
+    app_id: str
+    user_id: str
+    device_id: str
+    push_type: PushType
+    token: str = field(repr=False)
+    environment: Environment
+    created_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime
+    #: When APNs last said the token was dead (410) or invalid; None while it is live.
+    invalidated_at: datetime | None = None
+    invalid_reason: str | None = None
+
+    @property
+    def masked_token(self) -> str:
+        return mask_device_token(self.token)
+
+    @property
+    def live(self) -> bool:
+        return self.invalidated_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """The outcome of registering a token: the device row and what changed."""
+
+    device: Device
+    created: bool
+    #: Other registrations of the same token removed (the token moved to this user/device).
+    moved_from: tuple[tuple[str, str], ...] = ()
