@@ -45,6 +45,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX devices_by_user ON devices (app_id, user_id)",
         ],
     ),
+    (
+        2,
+        "service API keys",
+        [
+            """CREATE TABLE service_keys (
+                key_hash TEXT PRIMARY KEY,
+                app_id TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                created_us INTEGER NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

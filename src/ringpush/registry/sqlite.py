@@ -25,6 +25,7 @@ from ringpush.registry.sealing import SecretBox
 TOKEN = "device-token"
 SIGNING_KEY = "signing-key"
 CERTIFICATE = "certificate"
+SERVICE_KEY = "service-key"
 
 
 def to_us(moment: datetime) -> int:
@@ -158,6 +159,28 @@ class SqliteRegistry:
             created_at=from_us(row["created_us"]),
             updated_at=from_us(row["updated_us"]),
         )
+
+    # -- service keys -----------------------------------------------------------------
+    async def add_service_key(self, *, app_id: str, key: str, name: str) -> None:
+        """Store a calling service's API key, as a keyed hash only."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO service_keys (key_hash, app_id, name, created_us) VALUES (?, ?, ?, ?)",
+                (
+                    self._box.lookup_hash(key.encode(), SERVICE_KEY),
+                    app_id,
+                    name,
+                    to_us(datetime.now(UTC)),
+                ),
+            )
+
+    async def app_of_service_key(self, key: str) -> str | None:
+        cursor = await self._db.execute(
+            "SELECT app_id FROM service_keys WHERE key_hash = ?",
+            (self._box.lookup_hash(key.encode(), SERVICE_KEY),),
+        )
+        row = await cursor.fetchone()
+        return None if row is None else str(row[0])
 
     # -- devices ----------------------------------------------------------------------
     async def register_device(

@@ -1,0 +1,120 @@
+"""Who is calling: the operator, a calling service, or an app on a user's device.
+
+- operator: the admin API key (``RINGPUSH_ADMIN_KEY`` or a key file made on first start);
+- calling service: an API key minted per app by the operator, stored only as a hash;
+- app on a device: a short-lived user token (HS256 JWT signed by this server) naming
+  the user and the app, which the app's own backend obtains from ringpush.
+
+A missing, malformed, expired or forged credential is 401 with ``WWW-Authenticate``; a
+valid credential of the wrong kind is 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import jwt
+
+from ringpush.registry.store import Registry
+from ringpush.server.errors import ApiError
+
+ADMIN_KEY_ENV = "RINGPUSH_ADMIN_KEY"
+USER_TOKEN_ISSUER = "ringpush"
+DEFAULT_USER_TOKEN_TTL = 3600
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ringpush"'}
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    SERVICE = "service"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    app_id: str | None = None
+    user_id: str | None = None
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers=_CHALLENGE)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def load_admin_key(state_dir: Path) -> tuple[str, Path | None]:
+    """The operator key from the environment, or from a 0600 file created on first start."""
+    from_env = os.environ.get(ADMIN_KEY_ENV)
+    if from_env:
+        return from_env, None
+    path = state_dir / "admin.key"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("rpa_" + secrets.token_urlsafe(32))
+    return path.read_text().strip(), path
+
+
+def new_service_key() -> str:
+    return "rps_" + secrets.token_urlsafe(32)
+
+
+class Authenticator:
+    def __init__(self, registry: Registry, admin_key: str, signing_secret: bytes) -> None:
+        self._registry = registry
+        self._admin_key = admin_key
+        self._secret = signing_secret
+
+    def mint_user_token(self, app_id: str, user_id: str, ttl: int = DEFAULT_USER_TOKEN_TTL) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": USER_TOKEN_ISSUER,
+            "sub": user_id,
+            "app": app_id,
+            "iat": now,
+            "exp": now + ttl,
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    async def identify(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise unauthorized("missing Authorization header (use: Bearer <key or token>)")
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise unauthorized("Authorization must be 'Bearer <key or token>'")
+        if hmac.compare_digest(credential.encode(), self._admin_key.encode()):
+            return Principal(Role.OPERATOR)
+        if credential.startswith("rps_"):
+            app_id = await self._registry.app_of_service_key(credential)
+            if app_id is None:
+                raise unauthorized("unknown service API key")
+            return Principal(Role.SERVICE, app_id=app_id)
+        if credential.startswith("rpa_"):
+            raise unauthorized("wrong admin API key")
+        try:
+            claims = jwt.decode(
+                credential,
+                self._secret,
+                algorithms=["HS256"],
+                issuer=USER_TOKEN_ISSUER,
+                options={"require": ["exp", "sub", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("user token has expired") from None
+        except jwt.InvalidTokenError:
+            raise unauthorized("credential is not a valid key or user token") from None
+        app_id, user_id = claims.get("app"), claims.get("sub")
+        if not isinstance(app_id, str) or not isinstance(user_id, str):
+            raise unauthorized("user token does not name an app and a user")
+        return Principal(Role.USER, app_id=app_id, user_id=user_id)

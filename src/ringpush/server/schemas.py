@@ -1,0 +1,89 @@
+"""Request and response bodies of the HTTP API (validated by pydantic, shown in /docs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+
+_ID = r"^[A-Za-z0-9._:@-]{1,128}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppIn(Strict):
+    bundle_id: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.-]+$")
+    team_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{10}$")
+    key_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{10}$")
+    signing_key: str | None = Field(default=None, description=".p8 PEM; never returned")
+    certificate: str | None = Field(
+        default=None, description="PEM certificate and key; never returned"
+    )
+    default_environment: Environment = Environment.PRODUCTION
+    apns_url: str | None = Field(default=None, pattern=r"^https://[^/\s]+$")
+    ca_pem: str | None = None
+
+
+class AppOut(BaseModel):
+    app_id: str
+    bundle_id: str
+    team_id: str | None
+    key_id: str | None
+    auth: str
+    default_environment: Environment
+    apns_url: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class UserTokenIn(Strict):
+    user_id: str = Field(pattern=_ID)
+    ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+
+class UserTokenOut(BaseModel):
+    token: str
+    user_id: str
+    app_id: str
+    expires_in: int
+
+
+class ServiceKeyIn(Strict):
+    name: str = Field(default="default", min_length=1, max_length=64)
+
+
+class ServiceKeyOut(BaseModel):
+    key: str
+    app_id: str
+    name: str
+
+
+class DeviceIn(Strict):
+    token: str = Field(min_length=2, max_length=400, description="device token, hex")
+    push_type: PushType = PushType.VOIP
+    environment: Environment
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    user_id: str
+    push_type: PushType
+    token: str = Field(description="masked: first and last four hex characters")
+    environment: Environment
+    created_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime
+
+
+class RegistrationOut(BaseModel):
+    device: DeviceOut
+    created: bool
+    moved_from_other_device: bool
+
+
+ID_PATTERN = _ID
