@@ -57,6 +57,41 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "outbox: every push is written before it is sent",
+        [
+            """CREATE TABLE outbox (
+                push_id TEXT PRIMARY KEY,
+                app_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                push_type TEXT NOT NULL,
+                environment TEXT NOT NULL,
+                token_sealed BLOB NOT NULL,
+                apns_id TEXT NOT NULL,
+                priority INTEGER,
+                expiration INTEGER,
+                collapse_id TEXT,
+                payload BLOB NOT NULL,
+                call_id TEXT,
+                state TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_us INTEGER NOT NULL,
+                not_after_us INTEGER,
+                lease_until_us INTEGER,
+                tried_other_environment INTEGER NOT NULL DEFAULT 0,
+                status INTEGER,
+                reason TEXT,
+                created_us INTEGER NOT NULL,
+                updated_us INTEGER NOT NULL
+            )""",
+            "CREATE INDEX outbox_due ON outbox (state, next_attempt_us)",
+            "CREATE INDEX outbox_by_call ON outbox (call_id)",
+            "CREATE INDEX outbox_by_apns_id ON outbox (apns_id)",
+            "CREATE INDEX outbox_by_user ON outbox (app_id, user_id)",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

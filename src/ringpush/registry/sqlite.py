@@ -21,6 +21,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.registry.migrations import MIGRATIONS
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.sealing import SecretBox
+from ringpush.registry.sqlite_outbox import SqliteOutbox
 
 TOKEN = "device-token"
 SIGNING_KEY = "signing-key"
@@ -47,6 +48,15 @@ class SqliteRegistry:
         self._db = db
         self._box = box
         self._lock = asyncio.Lock()
+        self.outbox = SqliteOutbox(self)
+
+    @property
+    def box(self) -> SecretBox:
+        return self._box
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        return self._db
 
     @classmethod
     async def open(cls, path: str | Path, box: SecretBox) -> SqliteRegistry:
@@ -63,7 +73,7 @@ class SqliteRegistry:
         await self._db.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -74,7 +84,7 @@ class SqliteRegistry:
             await self._db.execute("COMMIT")
 
     async def _migrate(self) -> None:
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
             row = await (await db.execute("SELECT MAX(version) FROM schema_version")).fetchone()
             current = row[0] if row and row[0] is not None else 0
@@ -97,7 +107,7 @@ class SqliteRegistry:
         certificate = (
             self._box.seal(app.certificate_pem, CERTIFICATE) if app.certificate_pem else None
         )
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await db.execute(
                 """INSERT INTO apps (app_id, bundle_id, team_id, key_id, default_environment,
                        signing_key_sealed, certificate_sealed, apns_base_url, ca_pem,
@@ -139,7 +149,7 @@ class SqliteRegistry:
         return [self._app(row) for row in await cursor.fetchall()]
 
     async def delete_app(self, app_id: str) -> bool:
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             cursor = await db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,))
             return cursor.rowcount > 0
 
@@ -163,7 +173,7 @@ class SqliteRegistry:
     # -- service keys -----------------------------------------------------------------
     async def add_service_key(self, *, app_id: str, key: str, name: str) -> None:
         """Store a calling service's API key, as a keyed hash only."""
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO service_keys (key_hash, app_id, name, created_us) VALUES (?, ?, ?, ?)",
                 (
@@ -198,7 +208,7 @@ class SqliteRegistry:
         token_hash = self._box.lookup_hash(token.encode(), TOKEN)
         at = to_us(now)
         key = (app_id, user_id, device_id, push_type.value)
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             cursor = await db.execute(
                 """SELECT token_hash, created_us FROM devices
                    WHERE app_id = ? AND user_id = ? AND device_id = ? AND push_type = ?""",
@@ -260,7 +270,7 @@ class SqliteRegistry:
         if push_type is not None:
             sql += " AND push_type = ?"
             args.append(push_type.value)
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             cursor = await db.execute(sql, args)
             return cursor.rowcount
 
@@ -285,7 +295,7 @@ class SqliteRegistry:
         self, *, app_id: str, token: str, invalid_since: datetime, reason: str
     ) -> bool:
         token_hash = self._box.lookup_hash(normalize_device_token(token).encode(), TOKEN)
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             cursor = await db.execute(
                 """DELETE FROM devices WHERE app_id = ? AND token_hash = ?
                    AND last_seen_us <= ?""",
@@ -295,7 +305,7 @@ class SqliteRegistry:
 
     async def set_environment(self, *, app_id: str, token: str, environment: Environment) -> bool:
         token_hash = self._box.lookup_hash(normalize_device_token(token).encode(), TOKEN)
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             cursor = await db.execute(
                 """UPDATE devices SET environment = ?, updated_us = ?
                    WHERE app_id = ? AND token_hash = ? AND environment != ?""",
@@ -312,7 +322,7 @@ class SqliteRegistry:
     async def reseal_all(self) -> int:
         """Rotation: seal every secret again under the current master key."""
         resealed = 0
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             cursor = await db.execute("SELECT rowid, token_sealed FROM devices")
             for row in await cursor.fetchall():
                 plain = self._box.open(row["token_sealed"], TOKEN)

@@ -1,0 +1,131 @@
+"""The outbox: written before sending, leased while sending, nothing lost on a crash."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+from ringpush.registry import SecretBox, SqliteRegistry
+from ringpush.registry.outbox_models import OutboxPush, PushState
+
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+TOKEN = "ab" * 32
+
+
+def push(call_id: str | None = "call-1", **changes: object) -> OutboxPush:
+    values: dict[str, object] = {
+        "push_id": str(uuid.uuid4()),
+        "app_id": "demo",
+        "user_id": "bob",
+        "device_id": "phone",
+        "push_type": PushType.VOIP,
+        "environment": Environment.DEVELOPMENT,
+        "token": TOKEN,
+        "apns_id": str(uuid.uuid4()),
+        "payload": b'{"call_id":"call-1"}',
+        "state": PushState.PENDING,
+        "next_attempt_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
+        "call_id": call_id,
+        "not_after": T0 + timedelta(seconds=60),
+    }
+    values.update(changes)
+    return OutboxPush(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteRegistry]:
+    registry = await SqliteRegistry.open(tmp_path / "o.db", SecretBox({"k": b"\2" * 32}, "k"))
+    try:
+        yield registry
+    finally:
+        await registry.close()
+
+
+async def test_claimed_push_is_not_claimed_twice_while_leased(store: SqliteRegistry) -> None:
+    queued = push()
+    await store.outbox.enqueue([queued])
+    [claimed] = await store.outbox.claim_due(T0, 10, LEASE)
+    assert claimed.push_id == queued.push_id
+    assert claimed.state is PushState.SENDING
+    assert claimed.attempts == 1
+    assert claimed.token == TOKEN
+    assert await store.outbox.claim_due(T0 + timedelta(seconds=5), 10, LEASE) == []
+
+
+async def test_a_crashed_senders_push_is_claimed_again_after_its_lease(
+    tmp_path: Path,
+) -> None:
+    """Restart mid-delivery: the push comes back with the same apns-id."""
+    box = SecretBox({"k": b"\2" * 32}, "k")
+    first = await SqliteRegistry.open(tmp_path / "crash.db", box)
+    queued = push()
+    await first.outbox.enqueue([queued])
+    await first.outbox.claim_due(T0, 10, LEASE)
+    await first.close()  # the process dies here, push unsent
+    second = await SqliteRegistry.open(tmp_path / "crash.db", box)
+    assert await second.outbox.claim_due(T0 + timedelta(seconds=10), 10, LEASE) == []
+    [again] = await second.outbox.claim_due(T0 + LEASE, 10, LEASE)
+    assert again.apns_id == queued.apns_id
+    assert again.attempts == 2
+    await second.close()
+
+
+async def test_pushes_are_due_only_at_their_time(store: SqliteRegistry) -> None:
+    later = push(next_attempt_at=T0 + timedelta(seconds=3))
+    await store.outbox.enqueue([later])
+    assert await store.outbox.claim_due(T0, 10, LEASE) == []
+    assert len(await store.outbox.claim_due(T0 + timedelta(seconds=3), 10, LEASE)) == 1
+
+
+async def test_finish_and_retry_record_the_outcome(store: SqliteRegistry) -> None:
+    a, b = push(), push()
+    await store.outbox.enqueue([a, b])
+    await store.outbox.claim_due(T0, 10, LEASE)
+    await store.outbox.finish(a.push_id, PushState.DELIVERED, T0, status=200)
+    await store.outbox.retry_at(
+        b.push_id,
+        T0 + timedelta(seconds=2),
+        T0,
+        status=400,
+        reason="BadDeviceToken",
+        environment=Environment.PRODUCTION,
+    )
+    done, retried = await store.outbox.get(a.push_id), await store.outbox.get(b.push_id)
+    assert done is not None
+    assert (done.state, done.status) == (PushState.DELIVERED, 200)
+    assert retried is not None
+    assert retried.state is PushState.PENDING
+    assert retried.environment is Environment.PRODUCTION
+    assert retried.tried_other_environment
+    assert retried.reason == "BadDeviceToken"
+    assert await store.outbox.depth() == 1
+
+
+async def test_withdrawing_a_call_stops_its_unsent_pushes_only(store: SqliteRegistry) -> None:
+    waiting, in_flight, other = push(), push(), push(call_id="call-2")
+    await store.outbox.enqueue([in_flight])
+    await store.outbox.claim_due(T0, 10, LEASE)
+    await store.outbox.enqueue([waiting, other])
+    assert await store.outbox.withdraw_call("call-1", T0) == 1
+    assert (await store.outbox.get(waiting.push_id)).state is PushState.WITHDRAWN  # type: ignore[union-attr]
+    assert (await store.outbox.get(in_flight.push_id)).state is PushState.SENDING  # type: ignore[union-attr]
+    [claimed] = await store.outbox.claim_due(T0, 10, LEASE)
+    assert claimed.push_id == other.push_id
+
+
+async def test_deliveries_are_queryable(store: SqliteRegistry) -> None:
+    a, b = push(), push(call_id="call-2", user_id="alice", device_id="pad")
+    await store.outbox.enqueue([a, b])
+    assert [p.push_id for p in await store.outbox.query(call_id="call-1")] == [a.push_id]
+    assert [p.push_id for p in await store.outbox.query(user_id="alice")] == [b.push_id]
+    assert [p.push_id for p in await store.outbox.query(apns_id=b.apns_id)] == [b.push_id]
+    assert [p.push_id for p in await store.outbox.query(device_id="phone")] == [a.push_id]
