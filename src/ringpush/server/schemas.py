@@ -10,6 +10,10 @@ from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 
 _ID = r"^[A-Za-z0-9._:@-]{1,128}$"
+_URL = r"https://[^/\s,=]+"
+_APNS_URL = (
+    rf"^({_URL}|development={_URL}(,production={_URL})?|production={_URL}(,development={_URL})?)$"
+)
 
 
 class Strict(BaseModel):
@@ -25,7 +29,11 @@ class AppIn(Strict):
         default=None, description="PEM certificate and key; never returned"
     )
     default_environment: Environment = Environment.PRODUCTION
-    apns_url: str | None = Field(default=None, pattern=r"^https://[^/\s]+$")
+    apns_url: str | None = Field(
+        default=None,
+        pattern=_APNS_URL,
+        description="APNs base URL, or development=URL,production=URL",
+    )
     ca_pem: str | None = None
 
 

@@ -1,0 +1,14 @@
+"""Retry delays: exponential with jitter, capped, so a flapping APNs is not hammered."""
+
+from __future__ import annotations
+
+import random
+
+BASE_SECONDS = 0.5
+MAX_SECONDS = 60.0
+
+
+def retry_delay(attempt: int, *, base: float = BASE_SECONDS, cap: float = MAX_SECONDS) -> float:
+    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` >= 1 were made)."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)

@@ -1,0 +1,96 @@
+"""One APNs client per (app, environment), built from the app's stored credentials.
+
+Both environments of an app share one provider-token signer: Apple wants one token per
+key, not one per connection or host.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ringpush.apns.client import ApnsClient
+from ringpush.apns.credentials import CertificateCredentials, Credentials, TokenCredentials
+from ringpush.apns.environment import Environment
+from ringpush.apns.jwt_signer import ProviderTokenSigner
+from ringpush.registry.models import App
+
+
+class NoCredentials(Exception):
+    """The app has no APNs credentials: nothing can be sent for it."""
+
+
+class ApnsClients:
+    def __init__(self, *, request_timeout: float = 10.0) -> None:
+        self._clients: dict[tuple[str, Environment], ApnsClient] = {}
+        self._signers: dict[str, ProviderTokenSigner] = {}
+        self._versions: dict[str, object] = {}
+        self._ca_files: dict[str, Path] = {}
+        self._timeout = request_timeout
+
+    async def for_app(self, app: App, environment: Environment) -> ApnsClient:
+        version = (app.updated_at, app.key_id, app.apns_base_url)
+        if self._versions.get(app.app_id) != version:
+            await self._forget(app.app_id)
+            self._versions[app.app_id] = version
+        key = (app.app_id, environment)
+        client = self._clients.get(key)
+        if client is None:
+            credentials = _credentials(app)
+            signer = None
+            if isinstance(credentials, TokenCredentials):
+                signer = self._signers.setdefault(app.app_id, ProviderTokenSigner(credentials))
+            client = ApnsClient(
+                credentials,
+                environment,
+                base_url=_base_url(app, environment),
+                ca_file=self._ca_file(app),
+                signer=signer,
+                request_timeout=self._timeout,
+            )
+            self._clients[key] = client
+        return client
+
+    def _ca_file(self, app: App) -> Path | None:
+        if app.ca_pem is None:
+            return None
+        path = self._ca_files.get(app.app_id)
+        if path is None:
+            fd, name = tempfile.mkstemp(prefix="ringpush-ca-", suffix=".pem")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(app.ca_pem)
+            path = self._ca_files[app.app_id] = Path(name)
+        return path
+
+    async def _forget(self, app_id: str) -> None:
+        for key in [k for k in self._clients if k[0] == app_id]:
+            await self._clients.pop(key).close()
+        self._signers.pop(app_id, None)
+        path = self._ca_files.pop(app_id, None)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    async def close(self) -> None:
+        for app_id in list(self._versions):
+            await self._forget(app_id)
+        self._versions.clear()
+
+
+def _credentials(app: App) -> Credentials:
+    if app.signing_key_pem is not None and app.key_id and app.team_id:
+        return TokenCredentials.from_pem(app.signing_key_pem, app.key_id, app.team_id)
+    if app.certificate_pem is not None:
+        return CertificateCredentials(app.certificate_pem, app.certificate_pem)
+    raise NoCredentials(f"app {app.app_id} has no APNs credentials")
+
+
+def _base_url(app: App, environment: Environment) -> str | None:
+    """An app pointed elsewhere (e.g. the sandbox) uses that URL for both environments,
+    or one per environment: ``development=https://h:2197,production=https://h:2198``."""
+    if app.apns_base_url is None:
+        return None
+    if "=" not in app.apns_base_url:
+        return app.apns_base_url
+    urls = dict(part.split("=", 1) for part in app.apns_base_url.split(",") if "=" in part)
+    return urls.get(environment.value)

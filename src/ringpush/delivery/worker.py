@@ -1,0 +1,175 @@
+"""The delivery loop: claim due pushes from the outbox, send them, record what happened.
+
+Every push is in the outbox before this loop sees it, and its row changes only after
+APNs answered, so a crash at any point leaves it pending or leased, and it is sent again
+with the same apns-id (at-least-once). VoIP pushes carry ``not_after`` (the end of the
+call's ring time): once it has passed, a push is failed instead of retried, because a
+phone must never ring for a call that is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from ringpush.apns.device_token import mask_device_token
+from ringpush.apns.notification import Notification
+from ringpush.apns.result import ApnsResult
+from ringpush.delivery.backoff import retry_delay
+from ringpush.delivery.classify import Decision, classify
+from ringpush.delivery.clients import ApnsClients, NoCredentials
+from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.sqlite import SqliteRegistry
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+BATCH = 500
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        registry: SqliteRegistry,
+        clients: ApnsClients,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self._registry = registry
+        self._clients = clients
+        self._clock = clock
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """New pushes are in the outbox: look now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("delivery round failed; retrying")
+                sent = 0
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Send every push that is due now; returns how many were attempted."""
+        claimed = await self._registry.outbox.claim_due(self._clock(), BATCH, LEASE)
+        if claimed:
+            await asyncio.gather(*(self._deliver(push) for push in claimed))
+        return len(claimed)
+
+    async def _deliver(self, push: OutboxPush) -> None:
+        now = self._clock()
+        outbox = self._registry.outbox
+        if push.not_after is not None and now >= push.not_after:
+            await outbox.finish(push.push_id, PushState.FAILED, now, reason="ring time over")
+            return
+        app = await self._registry.get_app(push.app_id)
+        if app is None:
+            await outbox.finish(push.push_id, PushState.FAILED, now, reason="app deleted")
+            return
+        try:
+            client = await self._clients.for_app(app, push.environment)
+        except NoCredentials as exc:
+            await outbox.finish(push.push_id, PushState.FAILED, now, reason=str(exc))
+            return
+        notification = Notification.for_app(
+            app.bundle_id,
+            push.push_type,
+            push.token,
+            push.payload,
+            priority=push.priority,
+            expiration=push.expiration,
+            collapse_id=push.collapse_id,
+            apns_id=push.apns_id,
+        )
+        result = await client.send(notification)
+        await self._record(push, result)
+
+    async def _record(self, push: OutboxPush, result: ApnsResult) -> None:
+        now = self._clock()
+        outbox = self._registry.outbox
+        verdict = classify(result, tried_other_environment=push.tried_other_environment)
+        status, reason = result.status, result.reason_text or result.error
+        if verdict.decision is Decision.DELIVERED:
+            if push.tried_other_environment:
+                # The token works only on the other host: the app was built for it.
+                healed = await self._registry.set_environment(
+                    app_id=push.app_id, token=push.token, environment=push.environment
+                )
+                if healed:
+                    log.warning(
+                        "device %s of user %s (app %s) registered its token as the wrong APS"
+                        " environment; corrected to %s. The app's build and the environment"
+                        " it reports disagree.",
+                        push.device_id,
+                        push.user_id,
+                        push.app_id,
+                        push.environment.value,
+                    )
+            await outbox.finish(push.push_id, PushState.DELIVERED, now, status=status)
+        elif verdict.decision is Decision.TRY_OTHER_ENVIRONMENT:
+            await outbox.retry_at(
+                push.push_id,
+                now,
+                now,
+                status=status,
+                reason=reason,
+                environment=push.environment.other,
+            )
+        elif verdict.decision is Decision.DROP_TOKEN:
+            since = (
+                datetime.fromtimestamp(verdict.invalid_since_ms / 1000, tz=UTC)
+                if verdict.invalid_since_ms is not None
+                else now
+            )
+            removed = await self._registry.invalidate_token(
+                app_id=push.app_id, token=push.token, invalid_since=since, reason=reason or ""
+            )
+            log.info(
+                "token %s of device %s: %s; %s",
+                mask_device_token(push.token),
+                push.device_id,
+                reason,
+                "removed" if removed else "kept (registered again since)",
+            )
+            await outbox.finish(push.push_id, PushState.DROPPED, now, status=status, reason=reason)
+        elif verdict.decision is Decision.RETRY:
+            when = now + timedelta(seconds=retry_delay(push.attempts))
+            if push.not_after is not None and when >= push.not_after:
+                await outbox.finish(
+                    push.push_id,
+                    PushState.FAILED,
+                    now,
+                    status=status,
+                    reason=f"{reason}; ring time over before a retry",
+                )
+            else:
+                await outbox.retry_at(push.push_id, when, now, status=status, reason=reason)
+        else:
+            await outbox.finish(push.push_id, PushState.FAILED, now, status=status, reason=reason)

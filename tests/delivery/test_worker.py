@@ -1,0 +1,128 @@
+"""The delivery loop over the sandbox: outcomes, token clean-up, healing, retries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ringpush.apns.environment import Environment
+from ringpush.registry.outbox_models import PushState
+from tests.delivery.conftest import World
+
+
+async def test_a_queued_voip_push_is_delivered_and_recorded(world: World) -> None:
+    device = await world.device("bob", "phone")
+    push = await world.enqueue(device)
+    assert await world.worker.run_once() == 1
+    stored = await world.state_of(push)
+    assert (stored.state, stored.status, stored.attempts) == (PushState.DELIVERED, 200, 1)
+    [record] = world.sandbox.notifications(token=device.token)
+    assert record.apns_id == push.apns_id
+    assert record.headers["apns-expiration"] == "0"
+    assert await world.worker.run_once() == 0
+
+
+async def test_unregistered_token_is_removed(world: World) -> None:
+    device = await world.device("bob", "phone")
+    world.sandbox.uninstall(device.token)
+    push = await world.enqueue(device)
+    await world.worker.run_once()
+    assert (await world.state_of(push)).state is PushState.DROPPED
+    assert await world.registry.devices_of_user("demo", "bob") == []
+
+
+async def test_410_keeps_a_token_registered_again_after_the_timestamp(world: World) -> None:
+    device = await world.device("bob", "phone")
+    world.sandbox.uninstall(device.token)
+    push = await world.enqueue(device)
+    # The app registers the same token again after APNs's timestamp.
+    world.clock[0] += timedelta(seconds=5)
+    await world.registry.register_device(
+        app_id="demo",
+        user_id="bob",
+        device_id="phone",
+        push_type=device.push_type,
+        token=device.token,
+        environment=device.environment,
+        now=world.now(),
+    )
+    await world.worker.run_once()
+    assert (await world.state_of(push)).state is PushState.DROPPED
+    assert len(await world.registry.devices_of_user("demo", "bob")) == 1
+
+
+async def test_wrong_environment_is_healed_through_the_other_host(world: World) -> None:
+    """A development token registered as production: BadDeviceToken, then accepted on
+    the development host, and the device's stored environment is corrected."""
+    device = await world.device(
+        "bob", "phone", issued_for=Environment.DEVELOPMENT, registered_as=Environment.PRODUCTION
+    )
+    push = await world.enqueue(device)
+    await world.worker.run_once()  # production host: BadDeviceToken
+    retried = await world.state_of(push)
+    assert retried.state is PushState.PENDING
+    assert retried.environment is Environment.DEVELOPMENT
+    await world.worker.run_once()  # development host: accepted
+    stored = await world.state_of(push)
+    assert (stored.state, stored.attempts) == (PushState.DELIVERED, 2)
+    [healed] = await world.registry.devices_of_user("demo", "bob")
+    assert healed.environment is Environment.DEVELOPMENT
+
+
+async def test_a_garbage_token_is_dropped_after_both_hosts_refuse_it(world: World) -> None:
+    device = await world.device("bob", "phone")
+    bogus = await world.registry.register_device(
+        app_id="demo",
+        user_id="bob",
+        device_id="tablet",
+        push_type=device.push_type,
+        token="cd" * 32,
+        environment=Environment.DEVELOPMENT,
+        now=world.now(),
+    )
+    push = await world.enqueue(bogus.device)
+    await world.worker.run_once()
+    await world.worker.run_once()
+    stored = await world.state_of(push)
+    assert stored.state is PushState.DROPPED
+    assert stored.reason == "BadDeviceToken"
+    assert [d.device_id for d in await world.registry.devices_of_user("demo", "bob")] == ["phone"]
+
+
+async def test_server_errors_are_retried_with_backoff_then_delivered(world: World) -> None:
+    device = await world.device("bob", "phone")
+    push = await world.enqueue(device)
+    world.sandbox.faults.update({"error_rate": 1.0, "error_status": 503})
+    await world.worker.run_once()
+    waiting = await world.state_of(push)
+    assert (waiting.state, waiting.status) == (PushState.PENDING, 503)
+    assert waiting.next_attempt_at > world.now()
+    world.sandbox.faults.update({"error_rate": 0.0})
+    assert await world.worker.run_once() == 0  # not due yet
+    world.clock[0] = waiting.next_attempt_at
+    await world.worker.run_once()
+    done = await world.state_of(push)
+    assert (done.state, done.attempts) == (PushState.DELIVERED, 2)
+    assert len(world.sandbox.notifications(token=device.token)) == 1
+
+
+async def test_voip_retries_stop_when_the_ring_time_is_over(world: World) -> None:
+    device = await world.device("bob", "phone")
+    push = await world.enqueue(device, ring_seconds=0.2)
+    world.sandbox.faults.update({"error_rate": 1.0, "error_status": 500})
+    await world.worker.run_once()
+    world.clock[0] += timedelta(seconds=5)
+    await world.worker.run_once()
+    stored = await world.state_of(push)
+    assert stored.state is PushState.FAILED
+    assert stored.reason is not None
+    assert "ring time over" in stored.reason
+    assert world.sandbox.notifications(token=device.token) == []
+
+
+async def test_a_withdrawn_push_is_never_sent(world: World) -> None:
+    device = await world.device("bob", "phone")
+    push = await world.enqueue(device)
+    assert await world.registry.outbox.withdraw_call("c1", world.now()) == 1
+    assert await world.worker.run_once() == 0
+    assert (await world.state_of(push)).state is PushState.WITHDRAWN
+    assert world.sandbox.notifications(token=device.token) == []
