@@ -92,6 +92,28 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX outbox_by_user ON outbox (app_id, user_id)",
         ],
     ),
+    (
+        4,
+        "calls",
+        [
+            """CREATE TABLE calls (
+                app_id TEXT NOT NULL,
+                call_id TEXT NOT NULL,
+                caller_id TEXT NOT NULL,
+                caller_name TEXT NOT NULL,
+                callee_user_id TEXT NOT NULL,
+                video INTEGER NOT NULL,
+                data TEXT NOT NULL,
+                state TEXT NOT NULL,
+                end_reason TEXT,
+                ended_by_device TEXT,
+                created_us INTEGER NOT NULL,
+                ring_until_us INTEGER NOT NULL,
+                ended_us INTEGER,
+                PRIMARY KEY (app_id, call_id)
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

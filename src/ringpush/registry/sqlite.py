@@ -21,6 +21,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.registry.migrations import MIGRATIONS
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.sealing import SecretBox
+from ringpush.registry.sqlite_calls import SqliteCalls
 from ringpush.registry.sqlite_outbox import SqliteOutbox
 
 TOKEN = "device-token"
@@ -49,6 +50,7 @@ class SqliteRegistry:
         self._box = box
         self._lock = asyncio.Lock()
         self.outbox = SqliteOutbox(self)
+        self.calls = SqliteCalls(self)
 
     @property
     def box(self) -> SecretBox:

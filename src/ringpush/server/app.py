@@ -12,6 +12,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.registry.models import App, Device
 from ringpush.registry.store import Registry
 from ringpush.server.auth import Authenticator, Principal, Role, forbidden, new_service_key
+from ringpush.server.calls_routes import build_calls_router
 from ringpush.server.errors import ApiError, install_error_handlers
 from ringpush.server.schemas import (
     ID_PATTERN,
@@ -222,6 +223,8 @@ def create_app(state: ServerState) -> FastAPI:
         app_id, user_id = user_of(caller)
         return [device_out(d) for d in await registry.devices_of_user(app_id, user_id)]
 
+    if state.calls is not None:
+        api.include_router(build_calls_router(state.registry, state.calls, principal))
     return api
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.registry.call_models import EndReason as EndReasonName
 
 _ID = r"^[A-Za-z0-9._:@-]{1,128}$"
 _URL = r"https://[^/\s,=]+"
@@ -95,3 +96,46 @@ class RegistrationOut(BaseModel):
 
 
 ID_PATTERN = _ID
+
+
+class CallIn(Strict):
+    call_id: str | None = Field(default=None, pattern=_ID, description="generated if absent")
+    caller_id: str = Field(min_length=1, max_length=256)
+    caller_name: str = Field(default="", max_length=256)
+    callee_user_id: str = Field(pattern=_ID)
+    video: bool = False
+    data: dict[str, object] = Field(default_factory=dict)
+    ring_timeout_seconds: int = Field(default=60, ge=5, le=600)
+
+
+class DeliveryOut(BaseModel):
+    push_id: str
+    call_id: str | None
+    user_id: str
+    device_id: str
+    push_type: PushType
+    environment: Environment
+    apns_id: str
+    state: str
+    attempts: int
+    status: int | None
+    reason: str | None
+
+
+class CallOut(BaseModel):
+    call_id: str
+    state: str
+    caller_id: str
+    caller_name: str
+    callee_user_id: str
+    video: bool
+    ring_until: datetime
+    end_reason: str | None
+    ended_by_device: str | None
+    deliveries: list[DeliveryOut] = Field(default_factory=list)
+    withdrawn: int = 0
+
+
+class CallEndIn(Strict):
+    reason: EndReasonName
+    device_id: str | None = Field(default=None, pattern=_ID)

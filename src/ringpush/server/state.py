@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ringpush.registry.store import Registry
+from ringpush.delivery.calls import CallService
+from ringpush.registry.sqlite import SqliteRegistry
 from ringpush.server.auth import Authenticator
 
 
@@ -16,6 +17,7 @@ def utc_now() -> datetime:
 
 @dataclass
 class ServerState:
-    registry: Registry
+    registry: SqliteRegistry
     authenticator: Authenticator
+    calls: CallService | None = None
     now: Callable[[], datetime] = field(default=utc_now)

@@ -1,0 +1,159 @@
+"""Starting and ending calls: VoIP pushes only ever start one (reference §7).
+
+iOS makes an app report every VoIP push to CallKit as a new incoming call, so a call is
+started with one VoIP push per VoIP device of the callee, and ended without any VoIP push:
+pushes still waiting in the outbox are withdrawn and the call's state says it is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ringpush.apns.errors import PayloadTooLarge
+from ringpush.apns.push_type import VOIP_PAYLOAD_LIMIT, PushType
+from ringpush.registry.call_models import Call, CallState, EndReason
+from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.sqlite import SqliteRegistry
+
+#: Seconds APNs may hold a VoIP push: 0, deliver now or never, so no phone rings late.
+VOIP_EXPIRATION = 0
+
+
+class CallExists(Exception):
+    pass
+
+
+def voip_payload(call: Call, sent_at: datetime) -> bytes:
+    """What the app needs to report the call to CallKit at once."""
+    body: dict[str, Any] = {
+        "aps": {},
+        "ringpush": {
+            "type": "incoming-call",
+            "call_id": call.call_id,
+            "caller": {"id": call.caller_id, "name": call.caller_name},
+            "video": call.video,
+            "sent_at": int(sent_at.timestamp() * 1000),
+            "ring_until": int(call.ring_until.timestamp() * 1000),
+        },
+    }
+    if call.data:
+        body["data"] = call.data
+    encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(encoded) > VOIP_PAYLOAD_LIMIT:
+        raise PayloadTooLarge(len(encoded), VOIP_PAYLOAD_LIMIT, "voip")
+    return encoded
+
+
+@dataclass(frozen=True, slots=True)
+class StartedCall:
+    call: Call
+    pushes: list[OutboxPush]
+
+
+class CallService:
+    def __init__(
+        self, registry: SqliteRegistry, wake: Callable[[], None], clock: Callable[[], datetime]
+    ) -> None:
+        self._registry = registry
+        self._wake = wake
+        self._clock = clock
+
+    async def start(
+        self,
+        *,
+        app_id: str,
+        call_id: str,
+        caller_id: str,
+        caller_name: str,
+        callee_user_id: str,
+        video: bool,
+        data: dict[str, Any],
+        ring_seconds: float,
+    ) -> StartedCall:
+        now = self._clock()
+        call = Call(
+            app_id=app_id,
+            call_id=call_id,
+            caller_id=caller_id,
+            caller_name=caller_name,
+            callee_user_id=callee_user_id,
+            video=video,
+            state=CallState.RINGING,
+            created_at=now,
+            ring_until=now + timedelta(seconds=ring_seconds),
+            data=data,
+        )
+        payload = voip_payload(call, now)  # raises before anything is stored
+        if not await self._registry.calls.create(call):
+            raise CallExists(call_id)
+        devices = await self._registry.devices_of_user(app_id, callee_user_id, PushType.VOIP)
+        pushes = [
+            OutboxPush(
+                push_id=str(uuid.uuid4()),
+                app_id=app_id,
+                user_id=callee_user_id,
+                device_id=device.device_id,
+                push_type=PushType.VOIP,
+                environment=device.environment,
+                token=device.token,
+                apns_id=str(uuid.uuid4()),
+                payload=payload,
+                state=PushState.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+                priority=10,
+                expiration=VOIP_EXPIRATION,
+                call_id=call_id,
+                not_after=call.ring_until,
+            )
+            for device in devices
+            if device.live
+        ]
+        if pushes:
+            await self._registry.outbox.enqueue(pushes)
+            self._wake()
+        return StartedCall(call, pushes)
+
+    async def end(
+        self, app_id: str, call_id: str, reason: EndReason, device_id: str | None = None
+    ) -> tuple[Call | None, int]:
+        """End the call; returns it and how many unsent VoIP pushes were withdrawn."""
+        now = self._clock()
+        withdrawn = await self._registry.outbox.withdraw_call(call_id, now)
+        call = await self._registry.calls.end(
+            app_id,
+            call_id,
+            reason,
+            now,
+            device_id=device_id,
+            answered=reason is EndReason.ANSWERED_ELSEWHERE,
+        )
+        return call, withdrawn
+
+    async def expire_overdue(self) -> int:
+        """End ringing calls whose ring time is over, with ``timeout``."""
+        overdue = await self._registry.calls.overdue(self._clock())
+        for call in overdue:
+            await self.end(call.app_id, call.call_id, EndReason.TIMEOUT)
+        return len(overdue)
+
+    async def first_outcomes(
+        self, pushes: list[OutboxPush], wait_seconds: float
+    ) -> list[OutboxPush]:
+        """The pushes' rows once each got a final state or its first answer, or at timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while True:
+            rows = [await self._registry.outbox.get(p.push_id) for p in pushes]
+            current = [row for row in rows if row is not None]
+            settled = all(row.state.final or row.status is not None for row in current)
+            if settled or loop.time() >= deadline:
+                return current
+            await asyncio.sleep(0.005)

@@ -1,0 +1,132 @@
+"""Call routes: start (VoIP pushes to every device of the callee), state, end, deliveries."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from ringpush.apns.errors import PayloadTooLarge
+from ringpush.delivery.calls import CallExists, CallService
+from ringpush.registry.call_models import Call
+from ringpush.registry.outbox_models import OutboxPush
+from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.server.auth import Principal, Role, forbidden
+from ringpush.server.errors import ApiError
+from ringpush.server.schemas import ID_PATTERN, CallEndIn, CallIn, CallOut, DeliveryOut
+
+#: How long POST /v1/calls waits for APNs's first answers before replying.
+FIRST_ANSWER_WAIT_SECONDS = 3.0
+
+
+def delivery_out(push: OutboxPush) -> DeliveryOut:
+    return DeliveryOut(
+        push_id=push.push_id,
+        call_id=push.call_id,
+        user_id=push.user_id,
+        device_id=push.device_id,
+        push_type=push.push_type,
+        environment=push.environment,
+        apns_id=push.apns_id,
+        state=push.state.value,
+        attempts=push.attempts,
+        status=push.status,
+        reason=push.reason,
+    )
+
+
+def call_out(call: Call, deliveries: list[OutboxPush], withdrawn: int = 0) -> CallOut:
+    return CallOut(
+        call_id=call.call_id,
+        state=call.state.value,
+        caller_id=call.caller_id,
+        caller_name=call.caller_name,
+        callee_user_id=call.callee_user_id,
+        video=call.video,
+        ring_until=call.ring_until,
+        end_reason=call.end_reason.value if call.end_reason else None,
+        ended_by_device=call.ended_by_device,
+        deliveries=[delivery_out(p) for p in deliveries],
+        withdrawn=withdrawn,
+    )
+
+
+def build_calls_router(
+    registry: SqliteRegistry,
+    calls: CallService,
+    principal: Callable[..., Awaitable[Principal]],
+) -> APIRouter:
+    router = APIRouter()
+    Caller = Annotated[Principal, Depends(principal)]
+    CallId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+    def app_of(caller: Principal, *, user_allowed: bool = False) -> str:
+        if caller.role is Role.SERVICE or (user_allowed and caller.role is Role.USER):
+            assert caller.app_id is not None
+            return caller.app_id
+        raise forbidden("this call needs the calling service's API key")
+
+    async def visible_call(caller: Principal, call_id: str) -> Call:
+        app_id = app_of(caller, user_allowed=True)
+        call = await registry.calls.get(app_id, call_id)
+        if call is None or (caller.role is Role.USER and call.callee_user_id != caller.user_id):
+            raise ApiError(404, "unknown_call", f"no call {call_id!r}")
+        return call
+
+    @router.post("/v1/calls", response_model=CallOut, status_code=201)
+    async def start_call(body: CallIn, caller: Caller) -> CallOut:
+        """Ring every VoIP device of the callee; answers per device (apns-id, outcome)."""
+        app_id = app_of(caller)
+        try:
+            started = await calls.start(
+                app_id=app_id,
+                call_id=body.call_id or str(uuid.uuid4()),
+                caller_id=body.caller_id,
+                caller_name=body.caller_name,
+                callee_user_id=body.callee_user_id,
+                video=body.video,
+                data=body.data,
+                ring_seconds=body.ring_timeout_seconds,
+            )
+        except PayloadTooLarge as exc:
+            raise ApiError(413, "payload_too_large", f"data: {exc}") from None
+        except CallExists:
+            raise ApiError(409, "call_exists", f"call {body.call_id!r} exists") from None
+        outcomes = await calls.first_outcomes(started.pushes, FIRST_ANSWER_WAIT_SECONDS)
+        return call_out(started.call, outcomes)
+
+    @router.get("/v1/calls/{call_id}", response_model=CallOut)
+    async def get_call(call_id: CallId, caller: Caller) -> CallOut:
+        call = await visible_call(caller, call_id)
+        deliveries = await registry.outbox.query(app_id=call.app_id, call_id=call_id)
+        return call_out(call, deliveries if caller.role is Role.SERVICE else [])
+
+    @router.post("/v1/calls/{call_id}/end", response_model=CallOut)
+    async def end_call(call_id: CallId, body: CallEndIn, caller: Caller) -> CallOut:
+        """End without any VoIP push: unsent ones are withdrawn, the state says why."""
+        call = await visible_call(caller, call_id)
+        ended, withdrawn = await calls.end(call.app_id, call_id, body.reason, body.device_id)
+        assert ended is not None
+        return call_out(ended, [], withdrawn)
+
+    @router.get("/v1/deliveries", response_model=list[DeliveryOut])
+    async def deliveries(
+        caller: Caller,
+        response: Response,
+        call_id: Annotated[str | None, Query()] = None,
+        user_id: Annotated[str | None, Query()] = None,
+        device_id: Annotated[str | None, Query()] = None,
+        apns_id: Annotated[str | None, Query()] = None,
+        app_id: Annotated[str | None, Query()] = None,
+    ) -> list[DeliveryOut]:
+        """The delivery log: operator (any app) or calling service (its own app)."""
+        if caller.role is Role.SERVICE:
+            app_id = caller.app_id
+        elif caller.role is not Role.OPERATOR:
+            raise forbidden("the delivery log needs the operator or service credential")
+        rows = await registry.outbox.query(
+            app_id=app_id, call_id=call_id, user_id=user_id, device_id=device_id, apns_id=apns_id
+        )
+        return [delivery_out(p) for p in rows]
+
+    return router

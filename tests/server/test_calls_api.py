@@ -1,0 +1,196 @@
+"""Calls over real HTTP: the server, its delivery worker, the sandbox and a SQLite file."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ringpush.apns.credentials import generate_signing_key
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+from ringpush.delivery.calls import CallService
+from ringpush.delivery.clients import ApnsClients
+from ringpush.delivery.worker import DeliveryWorker, utc_now
+from ringpush.registry import SecretBox, SqliteRegistry
+from ringpush.sandbox import Sandbox
+from ringpush.server.app import create_app
+from ringpush.server.auth import Authenticator
+from ringpush.server.embedded import EmbeddedHttpServer
+from ringpush.server.state import ServerState
+
+ADMIN = {"Authorization": "Bearer rpa_" + "c" * 40}
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    sandbox: Sandbox
+    service: dict[str, str]
+
+    async def user(self, user_id: str) -> dict[str, str]:
+        minted = await self.http.post(
+            "/v1/apps/demo/user-tokens", headers=ADMIN, json={"user_id": user_id}
+        )
+        return {"Authorization": f"Bearer {minted.json()['token']}"}
+
+    async def device(self, user: dict[str, str], device_id: str) -> str:
+        token = self.sandbox.issue_token("com.example.app", PushType.VOIP, Environment.DEVELOPMENT)
+        response = await self.http.put(
+            f"/v1/devices/{device_id}",
+            headers=user,
+            json={"token": token, "push_type": "voip", "environment": "development"},
+        )
+        assert response.status_code == 201, response.text
+        return token
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    key = generate_signing_key()
+    sandbox = Sandbox()
+    sandbox.register_key(key.key_id, key.team_id, key.pem)
+    await sandbox.start(control_port=None)
+    registry = await SqliteRegistry.open(tmp_path / "calls.db", SecretBox({"k": b"\4" * 32}, "k"))
+    clients = ApnsClients(request_timeout=5)
+    worker = DeliveryWorker(registry, clients, poll_seconds=0.05)
+    worker.start()
+    calls = CallService(registry, worker.wake, utc_now)
+    authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
+    server = EmbeddedHttpServer(create_app(ServerState(registry, authenticator, calls)))
+    port = await server.start()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        created = await http.put(
+            "/v1/apps/demo",
+            headers=ADMIN,
+            json={
+                "bundle_id": "com.example.app",
+                "team_id": key.team_id,
+                "key_id": key.key_id,
+                "signing_key": key.pem.decode(),
+                "default_environment": "development",
+                "apns_url": sandbox.url(Environment.DEVELOPMENT),
+                "ca_pem": sandbox.ca_pem.decode(),
+            },
+        )
+        assert created.status_code == 200, created.text
+        minted = await http.post("/v1/apps/demo/service-keys", headers=ADMIN, json={})
+        service = {"Authorization": f"Bearer {minted.json()['key']}"}
+        try:
+            yield Stack(http, sandbox, service)
+        finally:
+            await server.stop()
+            await worker.stop()
+            await clients.close()
+            await registry.close()
+            await sandbox.stop()
+
+
+async def test_a_call_rings_every_voip_device_of_the_callee(stack: Stack) -> None:
+    bob = await stack.user("bob")
+    phone = await stack.device(bob, "phone")
+    ipad = await stack.device(bob, "ipad")
+    alice = await stack.user("alice")
+    await stack.device(alice, "alice-phone")
+    response = await stack.http.post(
+        "/v1/calls",
+        headers=stack.service,
+        json={
+            "call_id": "call-1",
+            "caller_id": "alice",
+            "caller_name": "Alice",
+            "callee_user_id": "bob",
+            "video": True,
+            "data": {"room": "r1"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    call = response.json()
+    assert call["state"] == "ringing"
+    outcomes = {d["device_id"]: d for d in call["deliveries"]}
+    assert set(outcomes) == {"phone", "ipad"}
+    assert all(d["state"] == "delivered" and d["status"] == 200 for d in outcomes.values())
+    for token, device in ((phone, "phone"), (ipad, "ipad")):
+        [record] = stack.sandbox.notifications(token=token)
+        assert record.apns_id == outcomes[device]["apns_id"]
+        assert record.topic == "com.example.app.voip"
+        assert record.headers["apns-push-type"] == "voip"
+        assert record.headers["apns-priority"] == "10"
+        assert record.headers["apns-expiration"] == "0"
+        payload = record.payload["ringpush"]
+        assert payload["call_id"] == "call-1"
+        assert payload["caller"] == {"id": "alice", "name": "Alice"}
+        assert payload["video"] is True
+        assert record.payload["data"] == {"room": "r1"}
+        assert len(record.body) <= 5120
+    assert len(stack.sandbox.notifications()) == 2  # alice's phone did not ring
+
+
+async def test_ending_a_call_sends_no_voip_push_and_tells_the_state(stack: Stack) -> None:
+    bob = await stack.user("bob")
+    await stack.device(bob, "phone")
+    await stack.device(bob, "ipad")
+    started = await stack.http.post(
+        "/v1/calls",
+        headers=stack.service,
+        json={"call_id": "call-2", "caller_id": "alice", "callee_user_id": "bob"},
+    )
+    assert started.status_code == 201
+    ended = await stack.http.post(
+        "/v1/calls/call-2/end",
+        headers=bob,
+        json={"reason": "answered-elsewhere", "device_id": "phone"},
+    )
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["state"] == "answered"
+    assert ended.json()["ended_by_device"] == "phone"
+    state = (await stack.http.get("/v1/calls/call-2", headers=bob)).json()
+    assert state["end_reason"] == "answered-elsewhere"
+    assert len(stack.sandbox.notifications()) == 2  # only the two invitations
+
+
+async def test_call_validation_errors(stack: Stack) -> None:
+    too_big = await stack.http.post(
+        "/v1/calls",
+        headers=stack.service,
+        json={"caller_id": "a", "callee_user_id": "bob", "data": {"x": "y" * 6000}},
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] == "payload_too_large"
+    assert "5120-byte limit" in too_big.json()["error"]["message"]
+    bad = await stack.http.post(
+        "/v1/calls", headers=stack.service, json={"caller_id": "a", "ring_timeout_seconds": 1}
+    )
+    assert bad.status_code == 422
+    once = {"call_id": "dup", "caller_id": "a", "callee_user_id": "bob"}
+    assert (await stack.http.post("/v1/calls", headers=stack.service, json=once)).status_code == 201
+    again = await stack.http.post("/v1/calls", headers=stack.service, json=once)
+    assert again.status_code == 409
+    bob = await stack.user("bob")
+    assert (await stack.http.post("/v1/calls", headers=bob, json=once)).status_code == 403
+
+
+async def test_deliveries_are_queryable_by_call_and_apns_id(stack: Stack) -> None:
+    bob = await stack.user("bob")
+    await stack.device(bob, "phone")
+    call = (
+        await stack.http.post(
+            "/v1/calls",
+            headers=stack.service,
+            json={"call_id": "c-log", "caller_id": "a", "callee_user_id": "bob"},
+        )
+    ).json()
+    apns_id = call["deliveries"][0]["apns_id"]
+    by_call = (
+        await stack.http.get("/v1/deliveries", headers=stack.service, params={"call_id": "c-log"})
+    ).json()
+    assert [d["apns_id"] for d in by_call] == [apns_id]
+    by_id = (
+        await stack.http.get("/v1/deliveries", headers=ADMIN, params={"apns_id": apns_id})
+    ).json()
+    assert by_id[0]["device_id"] == "phone"
+    assert (await stack.http.get("/v1/deliveries", headers=bob)).status_code == 403
