@@ -259,6 +259,47 @@ def sandbox(
     asyncio.run(run())
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="RINGPUSH_HOST", help="Address to listen on.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(envvar="RINGPUSH_PORT", help="HTTP port.")] = 8080,
+    database: Annotated[
+        str,
+        typer.Option(envvar="RINGPUSH_DATABASE", help="sqlite:///path (the default backend)."),
+    ] = "sqlite:///.ringpush/ringpush.db",
+    state_dir: Annotated[
+        Path,
+        typer.Option(
+            envvar="RINGPUSH_STATE_DIR", help="Key files (master key, operator key) live here."
+        ),
+    ] = Path(".ringpush"),
+) -> None:
+    """Run the ringpush server: HTTP API, delivery worker, ring timer."""
+    import signal
+
+    from ringpush.server.service import ServeSettings, serve_until_stopped, sqlite_path
+
+    try:
+        sqlite_path(database)
+    except ValueError as exc:
+        fail(str(exc))
+    settings = ServeSettings(host=host, port=port, database=database, state_dir=state_dir)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await serve_until_stopped(settings, typer.echo, stop)
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+    asyncio.run(run())
+
+
 @app.command("run")
 def run_command(
     state_dir: Annotated[

@@ -59,6 +59,12 @@ class SecretBox:
         if self.lookup_key_id not in keys:
             raise ValueError(f"lookup key id {self.lookup_key_id!r} is not among the keys")
         self._lookup = _derive(keys[self.lookup_key_id], b"lookup")
+        self._stable = keys[self.lookup_key_id]
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte secret for ``purpose`` that survives restarts and encryption-key
+        rotation (it comes from the lookup key), e.g. the user-token signing secret."""
+        return _derive(self._stable, purpose.encode())
 
     def __repr__(self) -> str:
         return f"SecretBox(current={self.current!r}, keys={sorted(self._aead)!r})"

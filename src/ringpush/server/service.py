@@ -1,0 +1,116 @@
+"""``ringpush serve``: the registry, the delivery worker, the API and the ring timer.
+
+Everything is set from :class:`ServeSettings`, which the CLI fills from flags or
+``RINGPUSH_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ringpush.delivery.calls import CallService
+from ringpush.delivery.clients import ApnsClients
+from ringpush.delivery.worker import DeliveryWorker, utc_now
+from ringpush.registry.sealing import load_secret_box
+from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.server.app import create_app
+from ringpush.server.auth import Authenticator, load_admin_key
+from ringpush.server.embedded import EmbeddedHttpServer
+from ringpush.server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+#: How often ringing calls are checked for an expired ring time.
+RING_CHECK_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: str = "sqlite:///.ringpush/ringpush.db"
+    state_dir: Path = Path(".ringpush")
+
+
+def sqlite_path(database: str) -> Path:
+    """The file of a ``sqlite:///path`` URL (``sqlite:////abs/path`` for absolute)."""
+    prefix = "sqlite:///"
+    if not database.startswith(prefix):
+        scheme = database.split(":", 1)[0]
+        raise ValueError(
+            f"unsupported database URL scheme {scheme!r}: use sqlite:///path"
+            " (PostgreSQL comes with a later release)"
+        )
+    return Path(database[len(prefix) :])
+
+
+class RingpushService:
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.registry: SqliteRegistry | None = None
+        self._clients = ApnsClients()
+        self._worker: DeliveryWorker | None = None
+        self._http: EmbeddedHttpServer | None = None
+        self._ring_task: asyncio.Task[None] | None = None
+        self.admin_key = ""
+        self.admin_key_file: Path | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        settings = self.settings
+        path = sqlite_path(settings.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        box = load_secret_box(settings.state_dir / "secret.json")
+        self.registry = await SqliteRegistry.open(path, box)
+        self.admin_key, self.admin_key_file = load_admin_key(settings.state_dir)
+        self._worker = DeliveryWorker(self.registry, self._clients)
+        self._worker.start()
+        calls = CallService(self.registry, self._worker.wake, utc_now)
+        authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
+        app = create_app(ServerState(self.registry, authenticator, calls))
+        self._http = EmbeddedHttpServer(app)
+        self.port = await self._http.start(settings.host, settings.port)
+        self._ring_task = asyncio.create_task(self._ring_timer(calls))
+
+    async def _ring_timer(self, calls: CallService) -> None:
+        while True:
+            try:
+                await calls.expire_overdue()
+            except Exception:
+                log.exception("ring timer round failed")
+            await asyncio.sleep(RING_CHECK_SECONDS)
+
+    async def stop(self) -> None:
+        if self._ring_task is not None:
+            self._ring_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ring_task
+        if self._http is not None:
+            await self._http.stop()
+        if self._worker is not None:
+            await self._worker.stop()
+        await self._clients.close()
+        if self.registry is not None:
+            await self.registry.close()
+
+
+async def serve_until_stopped(
+    settings: ServeSettings, say: Callable[[str], None], stop: asyncio.Event
+) -> None:
+    service = RingpushService(settings)
+    await service.start()
+    try:
+        say(f"ringpush serving on http://{settings.host}:{service.port} (API docs at /docs)")
+        say(f"database: {settings.database}")
+        if service.admin_key_file is not None:
+            say(f"operator API key written to {service.admin_key_file} (mode 0600)")
+        else:
+            say("operator API key taken from RINGPUSH_ADMIN_KEY")
+        await stop.wait()
+    finally:
+        await service.stop()
