@@ -303,21 +303,29 @@ def serve(
 @app.command("run")
 def run_command(
     state_dir: Annotated[
-        Path, typer.Option(help="Where the demo signing key and CA are kept.")
+        Path, typer.Option(help="Where the database and key files are kept.")
     ] = Path(".ringpush"),
-    port: Annotated[int, typer.Option(help="APNs sandbox port.")] = 2197,
+    port: Annotated[int, typer.Option(help="HTTP API port.")] = 8080,
+    sandbox_port: Annotated[int, typer.Option(help="APNs sandbox port (development).")] = 2197,
     control_port: Annotated[int, typer.Option(help="Sandbox control API port.")] = 2198,
     once: Annotated[
-        bool, typer.Option("--once", help="Send the first push and exit instead of serving.")
+        bool, typer.Option("--once", help="Ring the demo phone once and exit instead of serving.")
     ] = False,
 ) -> None:
-    """Run ringpush on embedded defaults: the local APNs sandbox and a first VoIP push."""
+    """Run ringpush on embedded defaults: SQLite, the built-in APNs sandbox, a demo app."""
     from ringpush.quickstart import run_local
 
-    result = asyncio.run(
-        run_local(state_dir, port=port, control_port=control_port, say=typer.echo, serve=not once)
+    ok = asyncio.run(
+        run_local(
+            state_dir,
+            port=port,
+            sandbox_port=sandbox_port,
+            control_port=control_port,
+            say=typer.echo,
+            serve=not once,
+        )
     )
-    raise typer.Exit(0 if result.sent else EXIT_NOT_SENT)
+    raise typer.Exit(0 if ok else EXIT_NOT_SENT)
 
 
 def main() -> None:

@@ -1,101 +1,133 @@
-"""What ``make run`` does while ringpush has no server yet: a local APNs and a first push.
+"""What ``make run`` does with no Apple credentials: the server on SQLite, the built-in
+sandbox standing in for APNs, a demo app, and a first call to a simulated phone.
 
-It keeps a signing key in a state directory (mode 0600, created on first run), starts the
-sandbox on the usual APNs port, issues a simulated device's VoIP token, sends one VoIP push
-through ringpush's own client, and then keeps the sandbox serving so that the user can push
-again with ``ringpush send`` (the exact line is printed).
+The demo app's APNs endpoint is the sandbox, its signing key is created once in the state
+directory, and the operator key, a service key and a user token are printed so that the
+curl examples in the README work against it right away.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from ringpush.apns.client import ApnsClient
-from ringpush.apns.credentials import TokenCredentials, generate_signing_key
-from ringpush.apns.environment import Environment
-from ringpush.apns.notification import Notification
-from ringpush.apns.push_type import PushType
-from ringpush.apns.result import ApnsResult
-from ringpush.sandbox import Sandbox, serve_forever
+import httpx
 
+from ringpush.apns.credentials import generate_signing_key
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+from ringpush.registry.models import App
+from ringpush.sandbox import Sandbox, serve_forever
+from ringpush.server.service import RingpushService, ServeSettings
+
+DEMO_APP_ID = "demo"
 DEMO_BUNDLE_ID = "com.example.ringpush"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredKey:
-    path: Path
-    key_id: str
-    team_id: str
-
-
-def load_or_create_key(state_dir: Path) -> StoredKey:
-    """The demo signing key, created once with mode 0600 and reused after."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    meta = state_dir / "key.json"
-    if meta.exists():
-        info = json.loads(meta.read_text())
-        return StoredKey(Path(info["key_file"]), info["key_id"], info["team_id"])
-    key = generate_signing_key()
-    path = state_dir / f"AuthKey_{key.key_id}.p8"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.pem)
-    info = {"key_file": str(path), "key_id": key.key_id, "team_id": key.team_id}
-    meta.write_text(json.dumps(info))
-    return StoredKey(path, key.key_id, key.team_id)
+async def _start_sandbox(port: int, control_port: int, say: Callable[[str], None]) -> Sandbox:
+    sandbox = Sandbox()
+    environments = (Environment.DEVELOPMENT, Environment.PRODUCTION)
+    try:
+        await sandbox.start(port=port, control_port=control_port, environments=environments)
+    except OSError:
+        say(f"ports {port}/{control_port} are busy; the sandbox uses free ports instead")
+        await sandbox.start(port=0, control_port=0, environments=environments)
+    return sandbox
 
 
 async def run_local(
     state_dir: Path,
     *,
-    port: int = 2197,
+    port: int = 8080,
+    sandbox_port: int = 2197,
     control_port: int = 2198,
     say: Callable[[str], None] = print,
     serve: bool = True,
-) -> ApnsResult:
-    """Start the sandbox, send one VoIP push through it, then serve until interrupted."""
-    stored = load_or_create_key(state_dir)
-    credentials = TokenCredentials.from_p8_file(stored.path, stored.key_id, stored.team_id)
-    sandbox = Sandbox()
-    sandbox.register_key_file(stored.path, stored.key_id, stored.team_id)
-    ca_file = state_dir / "sandbox-ca.pem"
+) -> bool:
+    """Start everything, ring a simulated phone once; True if APNs (the sandbox) took it."""
+    sandbox = await _start_sandbox(sandbox_port, control_port, say)
+    service = RingpushService(
+        ServeSettings(
+            port=port, database=f"sqlite:///{state_dir / 'ringpush.db'}", state_dir=state_dir
+        )
+    )
     try:
-        await sandbox.start(port=port, control_port=control_port, ca_out=ca_file)
-    except OSError:
-        say(f"ports {port}/{control_port} are busy; using free ports instead")
-        await sandbox.start(port=0, control_port=0, ca_out=ca_file)
-    try:
-        url = sandbox.url(Environment.DEVELOPMENT)
-        say("No Apple credentials configured: running ringpush's local APNs sandbox.")
-        say(f"  APNs (development): {url}   control API: {sandbox.control_url}")
-        say(f"  CA file: {ca_file}")
-        say(f"  signing key: {stored.path} (key id {stored.key_id}, team {stored.team_id})")
-        token = sandbox.issue_token(DEMO_BUNDLE_ID, PushType.VOIP, Environment.DEVELOPMENT)
-        payload = {"call_id": "demo-call-1", "caller": {"handle": "alice", "name": "Alice"}}
-        async with ApnsClient(
-            credentials, Environment.DEVELOPMENT, base_url=url, ca_file=ca_file
-        ) as client:
-            result = await client.send(Notification.voip(DEMO_BUNDLE_ID, token, payload))
-        say(f"Sent a VoIP push to a simulated device: {result.describe()}")
-        command = [
-            ".venv/bin/ringpush", "send", "--bundle-id", DEMO_BUNDLE_ID,
-            "--key-file", str(stored.path), "--key-id", stored.key_id,
-            "--team-id", stored.team_id, "--environment", "development",
-            "--push-type", "voip", "--token", token,
-            "--payload", json.dumps(payload, separators=(",", ":")),
-            "--apns-url", url, "--ca-file", str(ca_file),
-        ]  # fmt: skip
-        say("Push again from another shell with:")
-        say("  " + shlex.join(command))
-        say(f"Accepted pushes: curl -s {sandbox.control_url}/notifications")
+        try:
+            await service.start()
+        except OSError:
+            say(f"port {port} is busy; the server uses a free port instead")
+            service = RingpushService(
+                ServeSettings(
+                    port=0, database=f"sqlite:///{state_dir / 'ringpush.db'}", state_dir=state_dir
+                )
+            )
+            await service.start()
+        registry = service.registry
+        assert registry is not None
+        key = generate_signing_key()
+        sandbox.register_key(key.key_id, key.team_id, key.pem)
+        urls = ",".join(f"{env.value}={sandbox.url(env)}" for env in Environment)
+        await registry.put_app(
+            App(
+                DEMO_APP_ID,
+                DEMO_BUNDLE_ID,
+                key.team_id,
+                key.key_id,
+                Environment.DEVELOPMENT,
+                signing_key_pem=key.pem,
+                apns_base_url=urls,
+                ca_pem=sandbox.ca_pem,
+            )
+        )
+        base = f"http://127.0.0.1:{service.port}"
+        say(
+            "No Apple credentials configured:"
+            " running ringpush on SQLite with its local APNs sandbox."
+        )
+        say(f"  server: {base} (API docs at {base}/docs), database: {state_dir / 'ringpush.db'}")
+        say(
+            f"  APNs sandbox: {sandbox.url(Environment.DEVELOPMENT)} (development),"
+            f" {sandbox.url(Environment.PRODUCTION)} (production);"
+            f" control API: {sandbox.control_url}"
+        )
+        admin = {"Authorization": f"Bearer {service.admin_key}"}
+        where = service.admin_key_file or "RINGPUSH_ADMIN_KEY"
+        say(f"  operator key: in {where}")
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            service_key = (
+                await http.post(f"/v1/apps/{DEMO_APP_ID}/service-keys", headers=admin, json={})
+            ).json()["key"]
+            user_token = (
+                await http.post(
+                    f"/v1/apps/{DEMO_APP_ID}/user-tokens",
+                    headers=admin,
+                    json={"user_id": "bob", "ttl_seconds": 24 * 3600},
+                )
+            ).json()["token"]
+            phone = sandbox.issue_token(DEMO_BUNDLE_ID, PushType.VOIP, Environment.DEVELOPMENT)
+            await http.put(
+                "/v1/devices/bobs-phone",
+                headers={"Authorization": f"Bearer {user_token}"},
+                json={"token": phone, "push_type": "voip", "environment": "development"},
+            )
+            call = (
+                await http.post(
+                    "/v1/calls",
+                    headers={"Authorization": f"Bearer {service_key}"},
+                    json={"caller_id": "alice", "caller_name": "Alice", "callee_user_id": "bob"},
+                )
+            ).json()
+        deliveries = call.get("deliveries", [])
+        ok = bool(deliveries) and all(d["status"] == 200 for d in deliveries)
+        for d in deliveries:
+            say(f"Rang bob's simulated phone: apns-id {d['apns_id']}: {d['status']} ({d['state']})")
+        say(f"  demo app {DEMO_APP_ID!r} ({DEMO_BUNDLE_ID}); service key: {service_key}")
+        say(f"  user token for bob: {user_token}")
+        say(f"  accepted pushes: curl -s {sandbox.control_url}/notifications")
         if serve:
             say("Serving until Ctrl-C.")
             await serve_forever(sandbox)
-        return result
+        return ok
     finally:
+        await service.stop()
         await sandbox.stop()

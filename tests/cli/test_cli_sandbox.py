@@ -106,13 +106,14 @@ def test_send_to_the_wrong_environment_is_bad_device_token(running: RunningSandb
 
 
 def test_run_once_sends_a_first_voip_push(tmp_path: Path) -> None:
-    """`make run`'s job, without serving forever: key created 0600, push accepted."""
+    """`make run`'s job without serving forever: server, sandbox, demo app, one call."""
     done = ringpush(
-        "run", "--state-dir", str(tmp_path), "--port", "0", "--control-port", "0", "--once"
-    )
+        "run", "--state-dir", str(tmp_path), "--port", "0", "--sandbox-port", "0",
+        "--control-port", "0", "--once",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "running ringpush's local APNs sandbox" in done.stdout
-    assert ": 200" in done.stdout
-    keys = list(tmp_path.glob("AuthKey_*.p8"))
-    assert len(keys) == 1
-    assert keys[0].stat().st_mode & 0o777 == 0o600
+    assert "running ringpush on SQLite with its local APNs sandbox" in done.stdout
+    assert "Rang bob's simulated phone: apns-id " in done.stdout
+    assert ": 200 (delivered)" in done.stdout
+    assert (tmp_path / "ringpush.db").exists()
+    assert (tmp_path / "admin.key").stat().st_mode & 0o777 == 0o600
