@@ -15,6 +15,7 @@ from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
+from ringpush.delivery.pushes import PushService
 from ringpush.delivery.worker import DeliveryWorker, utc_now
 from ringpush.registry import SecretBox, SqliteRegistry
 from ringpush.sandbox import Sandbox
@@ -60,8 +61,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     worker = DeliveryWorker(registry, clients, poll_seconds=0.05)
     worker.start()
     calls = CallService(registry, worker.wake, utc_now)
+    pushes = PushService(registry, worker.wake, utc_now)
     authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
-    server = EmbeddedHttpServer(create_app(ServerState(registry, authenticator, calls)))
+    server = EmbeddedHttpServer(create_app(ServerState(registry, authenticator, calls, pushes)))
     port = await server.start()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         created = await http.put(
@@ -194,3 +196,47 @@ async def test_deliveries_are_queryable_by_call_and_apns_id(stack: Stack) -> Non
     ).json()
     assert by_id[0]["device_id"] == "phone"
     assert (await stack.http.get("/v1/deliveries", headers=bob)).status_code == 403
+
+
+async def test_other_push_types_reach_the_users_devices_of_that_type(stack: Stack) -> None:
+    bob = await stack.user("bob")
+    await stack.device(bob, "phone")  # voip: must not get the complication push
+    watch = stack.sandbox.issue_token("com.example.app", PushType.COMPLICATION)
+    await stack.http.put(
+        "/v1/devices/watch",
+        headers=bob,
+        json={"token": watch, "push_type": "complication", "environment": "development"},
+    )
+    response = await stack.http.post(
+        "/v1/pushes",
+        headers=stack.service,
+        json={"user_id": "bob", "push_type": "complication", "payload": {"aps": {}, "v": 1}},
+    )
+    assert response.status_code == 201, response.text
+    [delivery] = response.json()["deliveries"]
+    assert (delivery["device_id"], delivery["status"]) == ("watch", 200)
+    [record] = stack.sandbox.notifications()
+    assert record.topic == "com.example.app.complication"
+
+
+async def test_push_rules_are_checked_before_queueing(stack: Stack) -> None:
+    voip = await stack.http.post(
+        "/v1/pushes",
+        headers=stack.service,
+        json={"user_id": "bob", "push_type": "voip", "payload": {}},
+    )
+    assert voip.status_code == 422
+    assert voip.json()["error"]["code"] == "voip_needs_a_call"
+    background = await stack.http.post(
+        "/v1/pushes",
+        headers=stack.service,
+        json={"user_id": "bob", "push_type": "background", "payload": {}, "priority": 10},
+    )
+    assert background.status_code == 422
+    assert "BadPriority" in background.json()["error"]["message"]
+    big = await stack.http.post(
+        "/v1/pushes",
+        headers=stack.service,
+        json={"user_id": "bob", "push_type": "alert", "payload": {"x": "y" * 4100}},
+    )
+    assert big.status_code == 413

@@ -7,7 +7,6 @@ pushes still waiting in the outbox are withdrawn and the call's state says it is
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -143,17 +142,3 @@ class CallService:
         for call in overdue:
             await self.end(call.app_id, call.call_id, EndReason.TIMEOUT)
         return len(overdue)
-
-    async def first_outcomes(
-        self, pushes: list[OutboxPush], wait_seconds: float
-    ) -> list[OutboxPush]:
-        """The pushes' rows once each got a final state or its first answer, or at timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_seconds
-        while True:
-            rows = [await self._registry.outbox.get(p.push_id) for p in pushes]
-            current = [row for row in rows if row is not None]
-            settled = all(row.state.final or row.status is not None for row in current)
-            if settled or loop.time() >= deadline:
-                return current
-            await asyncio.sleep(0.005)

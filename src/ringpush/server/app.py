@@ -223,8 +223,8 @@ def create_app(state: ServerState) -> FastAPI:
         app_id, user_id = user_of(caller)
         return [device_out(d) for d in await registry.devices_of_user(app_id, user_id)]
 
-    if state.calls is not None:
-        api.include_router(build_calls_router(state.registry, state.calls, principal))
+    if state.calls is not None and state.pushes is not None:
+        api.include_router(build_calls_router(state.registry, state.calls, state.pushes, principal))
     return api
 
 

@@ -6,14 +6,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from ringpush.apns.errors import PayloadTooLarge
+from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
+from ringpush.apns.push_type import PushType
 from ringpush.delivery.calls import CallExists, CallService
+from ringpush.delivery.outcomes import first_outcomes
+from ringpush.delivery.pushes import PushService
 from ringpush.registry.call_models import Call
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.sqlite import SqliteRegistry
 from ringpush.server.auth import Principal, Role, forbidden
 from ringpush.server.errors import ApiError
-from ringpush.server.schemas import ID_PATTERN, CallEndIn, CallIn, CallOut, DeliveryOut
+from ringpush.server.schemas import (
+    ID_PATTERN,
+    CallEndIn,
+    CallIn,
+    CallOut,
+    DeliveryOut,
+    PushIn,
+    PushOut,
+)
 
 #: How long POST /v1/calls waits for APNs's first answers before replying.
 FIRST_ANSWER_WAIT_SECONDS = 3.0
@@ -54,6 +65,7 @@ def call_out(call: Call, deliveries: list[OutboxPush], withdrawn: int = 0) -> Ca
 def build_calls_router(
     registry: SqliteRegistry,
     calls: CallService,
+    pushes: PushService,
     principal: Callable[..., Awaitable[Principal]],
 ) -> APIRouter:
     router = APIRouter()
@@ -92,8 +104,38 @@ def build_calls_router(
             raise ApiError(413, "payload_too_large", f"data: {exc}") from None
         except CallExists:
             raise ApiError(409, "call_exists", f"call {body.call_id!r} exists") from None
-        outcomes = await calls.first_outcomes(started.pushes, FIRST_ANSWER_WAIT_SECONDS)
+        outcomes = await first_outcomes(registry, started.pushes, FIRST_ANSWER_WAIT_SECONDS)
         return call_out(started.call, outcomes)
+
+    @router.post("/v1/pushes", response_model=PushOut, status_code=201)
+    async def push_to_user(body: PushIn, caller: Caller) -> PushOut:
+        """Any other push type (complication, fileprovider, alert, …) to a user's devices
+        of that type. VoIP pushes only start calls: use POST /v1/calls."""
+        app_id = app_of(caller)
+        if body.push_type is PushType.VOIP:
+            raise ApiError(
+                422, "voip_needs_a_call", "push_type: VoIP pushes start calls: use POST /v1/calls"
+            )
+        app = await registry.get_app(app_id)
+        if app is None:
+            raise ApiError(404, "unknown_app", f"no app {app_id!r}")
+        try:
+            queued = await pushes.send_to_user(
+                app_id=app_id,
+                bundle_id=app.bundle_id,
+                user_id=body.user_id,
+                push_type=body.push_type,
+                payload=body.payload,
+                priority=body.priority,
+                expiration=body.expiration,
+                collapse_id=body.collapse_id,
+            )
+        except PayloadTooLarge as exc:
+            raise ApiError(413, "payload_too_large", f"payload: {exc}") from None
+        except InvalidNotification as exc:
+            raise ApiError(422, "invalid_push", f"{exc.reason.value}: {exc}") from None
+        outcomes = await first_outcomes(registry, queued, FIRST_ANSWER_WAIT_SECONDS)
+        return PushOut(deliveries=[delivery_out(p) for p in outcomes])
 
     @router.get("/v1/calls/{call_id}", response_model=CallOut)
     async def get_call(call_id: CallId, caller: Caller) -> CallOut:

@@ -139,3 +139,16 @@ class CallOut(BaseModel):
 class CallEndIn(Strict):
     reason: EndReasonName
     device_id: str | None = Field(default=None, pattern=_ID)
+
+
+class PushIn(Strict):
+    user_id: str = Field(pattern=_ID)
+    push_type: PushType
+    payload: dict[str, object]
+    priority: int | None = Field(default=None, description="10, 5 or 1; default per type")
+    expiration: int | None = Field(default=None, ge=0, description="UNIX seconds; 0 = now")
+    collapse_id: str | None = Field(default=None, max_length=64)
+
+
+class PushOut(BaseModel):
+    deliveries: list[DeliveryOut]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
+from ringpush.delivery.pushes import PushService
 from ringpush.delivery.worker import DeliveryWorker, utc_now
 from ringpush.registry.sealing import load_secret_box
 from ringpush.registry.sqlite import SqliteRegistry
@@ -72,7 +73,8 @@ class RingpushService:
         self._worker.start()
         calls = CallService(self.registry, self._worker.wake, utc_now)
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
-        app = create_app(ServerState(self.registry, authenticator, calls))
+        pushes = PushService(self.registry, self._worker.wake, utc_now)
+        app = create_app(ServerState(self.registry, authenticator, calls, pushes))
         self._http = EmbeddedHttpServer(app)
         self.port = await self._http.start(settings.host, settings.port)
         self._ring_task = asyncio.create_task(self._ring_timer(calls))

@@ -1,0 +1,82 @@
+"""Pushes other than call invitations (alert, complication, fileprovider, …) to a user's
+devices of that type, through the same outbox and with the same APNs rules."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ringpush.apns.errors import InvalidNotification
+from ringpush.apns.notification import Notification, compact_json
+from ringpush.apns.push_type import PushType
+from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.sqlite import SqliteRegistry
+
+#: A token only used to run the notification rules before anything is stored.
+_PROBE_TOKEN = "00" * 32
+
+
+class PushService:
+    def __init__(
+        self, registry: SqliteRegistry, wake: Callable[[], None], clock: Callable[[], datetime]
+    ) -> None:
+        self._registry = registry
+        self._wake = wake
+        self._clock = clock
+
+    async def send_to_user(
+        self,
+        *,
+        app_id: str,
+        bundle_id: str,
+        user_id: str,
+        push_type: PushType,
+        payload: dict[str, Any],
+        priority: int | None = None,
+        expiration: int | None = None,
+        collapse_id: str | None = None,
+    ) -> list[OutboxPush]:
+        """Queue one push per device of ``push_type``; raises InvalidNotification first."""
+        body = compact_json(payload)
+        Notification.for_app(
+            bundle_id,
+            push_type,
+            _PROBE_TOKEN,
+            body,
+            priority=priority,
+            expiration=expiration,
+            collapse_id=collapse_id,
+        ).encode()
+        now = self._clock()
+        devices = await self._registry.devices_of_user(app_id, user_id, push_type)
+        pushes = [
+            OutboxPush(
+                push_id=str(uuid.uuid4()),
+                app_id=app_id,
+                user_id=user_id,
+                device_id=device.device_id,
+                push_type=push_type,
+                environment=device.environment,
+                token=device.token,
+                apns_id=str(uuid.uuid4()),
+                payload=body,
+                state=PushState.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+                priority=priority,
+                expiration=expiration,
+                collapse_id=collapse_id,
+            )
+            for device in devices
+            if device.live
+        ]
+        if pushes:
+            await self._registry.outbox.enqueue(pushes)
+            self._wake()
+        return pushes
+
+
+__all__ = ["InvalidNotification", "PushService"]
