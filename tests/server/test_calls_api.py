@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -240,3 +242,96 @@ async def test_push_rules_are_checked_before_queueing(stack: Stack) -> None:
         json={"user_id": "bob", "push_type": "alert", "payload": {"x": "y" * 4100}},
     )
     assert big.status_code == 413
+
+
+async def alert_device(stack: Stack, user: dict[str, str], device_id: str) -> str:
+    token = stack.sandbox.issue_token("com.example.app", PushType.ALERT)
+    response = await stack.http.put(
+        f"/v1/devices/{device_id}",
+        headers=user,
+        json={"token": token, "push_type": "alert", "environment": "development"},
+    )
+    assert response.status_code == 201
+    return token
+
+
+async def test_answering_on_one_device_stops_the_others_through_call_events(
+    stack: Stack,
+) -> None:
+    """The phone listens to the call's events; the iPad answers. The phone hears it from
+    the stream, a Mac that is not listening gets a background push, and no second VoIP
+    push is ever sent."""
+    bob = await stack.user("bob")
+    await stack.device(bob, "phone")
+    await stack.device(bob, "ipad")
+    await alert_device(stack, bob, "phone")
+    mac = await alert_device(stack, bob, "mac")
+    started = await stack.http.post(
+        "/v1/calls",
+        headers=stack.service,
+        json={"call_id": "c-ev", "caller_id": "alice", "caller_name": "Alice",
+              "callee_user_id": "bob"},
+    )  # fmt: skip
+    assert started.status_code == 201
+    events: list[dict[str, object]] = []
+    subscribed = asyncio.Event()
+
+    async def listen() -> None:
+        async with stack.http.stream(
+            "GET", "/v1/calls/c-ev/events", headers=bob, params={"device_id": "phone"}
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[6:]))
+                    subscribed.set()
+
+    listener = asyncio.create_task(listen())
+    await asyncio.wait_for(subscribed.wait(), 5)
+    ended = await stack.http.post(
+        "/v1/calls/c-ev/end",
+        headers=bob,
+        json={"reason": "answered-elsewhere", "device_id": "ipad"},
+    )
+    assert ended.status_code == 200
+    await asyncio.wait_for(listener, 5)
+    assert [e["state"] for e in events] == ["ringing", "answered"]
+    assert events[-1]["device_id"] == "ipad"
+    for _ in range(200):
+        if stack.sandbox.notifications(token=mac):
+            break
+        await asyncio.sleep(0.01)
+    [background] = stack.sandbox.notifications(token=mac)
+    assert background.headers["apns-push-type"] == "background"
+    assert background.headers["apns-priority"] == "5"
+    assert background.payload["ringpush"]["reason"] == "answered-elsewhere"
+    voip = [n for n in stack.sandbox.notifications() if n.push_type is PushType.VOIP]
+    assert len(voip) == 2  # the two invitations only
+    assert len(stack.sandbox.notifications()) == 3  # the listening phone got nothing more
+
+
+async def test_a_canceled_call_leaves_a_missed_call_alert(stack: Stack) -> None:
+    bob = await stack.user("bob")
+    await stack.device(bob, "phone")
+    alert = await alert_device(stack, bob, "phone")
+    await stack.http.post(
+        "/v1/calls",
+        headers=stack.service,
+        json={"call_id": "c-miss", "caller_id": "alice", "caller_name": "Alice",
+              "callee_user_id": "bob"},
+    )  # fmt: skip
+    ended = await stack.http.post(
+        "/v1/calls/c-miss/end", headers=stack.service, json={"reason": "canceled"}
+    )
+    assert ended.json()["state"] == "ended"
+    for _ in range(200):
+        if stack.sandbox.notifications(token=alert):
+            break
+        await asyncio.sleep(0.01)
+    [missed] = stack.sandbox.notifications(token=alert)
+    assert missed.payload["aps"]["alert"]["body"] == "Missed call from Alice"
+    again = await stack.http.post(
+        "/v1/calls/c-miss/end", headers=stack.service, json={"reason": "canceled"}
+    )
+    assert again.status_code == 200
+    await asyncio.sleep(0.1)
+    assert len(stack.sandbox.notifications(token=alert)) == 1  # ending twice notifies once

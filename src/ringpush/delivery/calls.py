@@ -16,6 +16,7 @@ from typing import Any
 
 from ringpush.apns.errors import PayloadTooLarge
 from ringpush.apns.push_type import VOIP_PAYLOAD_LIMIT, PushType
+from ringpush.delivery.call_events import CallEventHub
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.registry.outbox_models import OutboxPush, PushState
 from ringpush.registry.sqlite import SqliteRegistry
@@ -49,6 +50,16 @@ def voip_payload(call: Call, sent_at: datetime) -> bytes:
     return encoded
 
 
+def call_event(call: Call) -> dict[str, Any]:
+    """The call's state as a stream event."""
+    return {
+        "call_id": call.call_id,
+        "state": call.state.value,
+        "reason": call.end_reason.value if call.end_reason else None,
+        "device_id": call.ended_by_device,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class StartedCall:
     call: Call
@@ -57,11 +68,16 @@ class StartedCall:
 
 class CallService:
     def __init__(
-        self, registry: SqliteRegistry, wake: Callable[[], None], clock: Callable[[], datetime]
+        self,
+        registry: SqliteRegistry,
+        wake: Callable[[], None],
+        clock: Callable[[], datetime],
+        events: CallEventHub | None = None,
     ) -> None:
         self._registry = registry
         self._wake = wake
         self._clock = clock
+        self.events = events or CallEventHub()
 
     async def start(
         self,
@@ -126,6 +142,7 @@ class CallService:
         """End the call; returns it and how many unsent VoIP pushes were withdrawn."""
         now = self._clock()
         withdrawn = await self._registry.outbox.withdraw_call(call_id, now)
+        before = await self._registry.calls.get(app_id, call_id)
         call = await self._registry.calls.end(
             app_id,
             call_id,
@@ -134,7 +151,59 @@ class CallService:
             device_id=device_id,
             answered=reason is EndReason.ANSWERED_ELSEWHERE,
         )
+        if call is not None and before is not None and before.state is CallState.RINGING:
+            self.events.publish(app_id, call_id, call_event(call))
+            await self._notify_end(call, now)
         return call, withdrawn
+
+    async def _notify_end(self, call: Call, now: datetime) -> None:
+        """Tell the callee's other devices without a VoIP push: a background push to the
+        ones not listening to the call's events, and a "missed call" alert when the call
+        was canceled or timed out."""
+        listening = self.events.listening_devices(call.app_id, call.call_id)
+        devices = await self._registry.devices_of_user(
+            call.app_id, call.callee_user_id, PushType.ALERT
+        )
+        info = {"type": "call-ended", "call_id": call.call_id, "reason": str(call.end_reason)}
+        pushes: list[OutboxPush] = []
+        missed = call.end_reason in (EndReason.CANCELED, EndReason.TIMEOUT)
+        for device in devices:
+            if not device.live:
+                continue
+            if missed:
+                who = call.caller_name or call.caller_id
+                body: dict[str, Any] = {
+                    "aps": {"alert": {"title": "Missed call", "body": f"Missed call from {who}"}},
+                    "ringpush": info,
+                }
+                kind, priority = PushType.ALERT, 10
+            elif device.device_id in listening or device.device_id == call.ended_by_device:
+                continue
+            else:
+                body = {"aps": {"content-available": 1}, "ringpush": info}
+                kind, priority = PushType.BACKGROUND, 5
+            pushes.append(
+                OutboxPush(
+                    push_id=str(uuid.uuid4()),
+                    app_id=call.app_id,
+                    user_id=call.callee_user_id,
+                    device_id=device.device_id,
+                    push_type=kind,
+                    environment=device.environment,
+                    token=device.token,
+                    apns_id=str(uuid.uuid4()),
+                    payload=json.dumps(body, separators=(",", ":")).encode(),
+                    state=PushState.PENDING,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                    priority=priority,
+                    collapse_id=f"call-{call.call_id}"[:64],
+                )
+            )
+        if pushes:
+            await self._registry.outbox.enqueue(pushes)
+            self._wake()
 
     async def expire_overdue(self) -> int:
         """End ringing calls whose ring time is over, with ``timeout``."""

@@ -1,17 +1,20 @@
 """Call routes: start (VoIP pushes to every device of the callee), state, end, deliveries."""
 
+import asyncio
+import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import StreamingResponse
 
 from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
 from ringpush.apns.push_type import PushType
-from ringpush.delivery.calls import CallExists, CallService
+from ringpush.delivery.calls import CallExists, CallService, call_event
 from ringpush.delivery.outcomes import first_outcomes
 from ringpush.delivery.pushes import PushService
-from ringpush.registry.call_models import Call
+from ringpush.registry.call_models import Call, CallState
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.sqlite import SqliteRegistry
 from ringpush.server.auth import Principal, Role, forbidden
@@ -26,8 +29,14 @@ from ringpush.server.schemas import (
     PushOut,
 )
 
+#: Comment lines keep idle event streams open through proxies.
+KEEPALIVE_SECONDS = 15.0
 #: How long POST /v1/calls waits for APNs's first answers before replying.
 FIRST_ANSWER_WAIT_SECONDS = 3.0
+
+
+def _sse(event: dict[str, object]) -> bytes:
+    return b"event: call\ndata: " + json.dumps(event).encode() + b"\n\n"
 
 
 def delivery_out(push: OutboxPush) -> DeliveryOut:
@@ -142,6 +151,35 @@ def build_calls_router(
         call = await visible_call(caller, call_id)
         deliveries = await registry.outbox.query(app_id=call.app_id, call_id=call_id)
         return call_out(call, deliveries if caller.role is Role.SERVICE else [])
+
+    @router.get("/v1/calls/{call_id}/events")
+    async def call_events(
+        call_id: CallId,
+        caller: Caller,
+        device_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    ) -> StreamingResponse:
+        """Server-sent events of the call's state until it is over: how a woken app learns
+        that it was answered elsewhere, canceled or timed out (never by VoIP push)."""
+        call = await visible_call(caller, call_id)
+
+        async def stream() -> AsyncIterator[bytes]:
+            async with calls.events.subscribe(call.app_id, call_id, device_id) as queue:
+                current = await registry.calls.get(call.app_id, call_id)
+                assert current is not None
+                yield _sse(call_event(current))
+                if current.state is not CallState.RINGING:
+                    return
+                while True:
+                    try:
+                        event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+                        continue
+                    yield _sse(event)
+                    if event["state"] != CallState.RINGING.value:
+                        return
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
 
     @router.post("/v1/calls/{call_id}/end", response_model=CallOut)
     async def end_call(call_id: CallId, body: CallEndIn, caller: Caller) -> CallOut:
