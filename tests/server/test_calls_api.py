@@ -65,7 +65,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     calls = CallService(registry, worker.wake, utc_now)
     pushes = PushService(registry, worker.wake, utc_now)
     authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
-    server = EmbeddedHttpServer(create_app(ServerState(registry, authenticator, calls, pushes)))
+    server = EmbeddedHttpServer(
+        create_app(ServerState(registry, authenticator, calls, pushes, worker.metrics))
+    )
     port = await server.start()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         created = await http.put(
@@ -335,3 +337,17 @@ async def test_a_canceled_call_leaves_a_missed_call_alert(stack: Stack) -> None:
     assert again.status_code == 200
     await asyncio.sleep(0.1)
     assert len(stack.sandbox.notifications(token=alert)) == 1  # ending twice notifies once
+
+
+async def test_metrics_count_pushes_by_type_and_outcome(stack: Stack) -> None:
+    bob = await stack.user("bob")
+    await stack.device(bob, "phone")
+    await stack.http.post(
+        "/v1/calls",
+        headers=stack.service,
+        json={"call_id": "c-m", "caller_id": "a", "callee_user_id": "bob"},
+    )
+    text = (await stack.http.get("/metrics")).text
+    assert 'ringpush_pushes_total{outcome="delivered",push_type="voip",reason=""} 1.0' in text
+    assert 'ringpush_push_latency_seconds_count{push_type="voip"} 1.0' in text
+    assert "ringpush_outbox_depth" in text

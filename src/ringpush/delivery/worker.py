@@ -21,6 +21,7 @@ from ringpush.apns.result import ApnsResult
 from ringpush.delivery.backoff import retry_delay
 from ringpush.delivery.classify import Decision, classify
 from ringpush.delivery.clients import ApnsClients, NoCredentials
+from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.registry.outbox_models import OutboxPush, PushState
 from ringpush.registry.sqlite import SqliteRegistry
 
@@ -42,7 +43,9 @@ class DeliveryWorker:
         *,
         clock: Callable[[], datetime] = utc_now,
         poll_seconds: float = 0.5,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or DeliveryMetrics()
         self._registry = registry
         self._clients = clients
         self._clock = clock
@@ -81,6 +84,7 @@ class DeliveryWorker:
         claimed = await self._registry.outbox.claim_due(self._clock(), BATCH, LEASE)
         if claimed:
             await asyncio.gather(*(self._deliver(push) for push in claimed))
+        self.metrics.queue_depth.set(await self._registry.outbox.depth())
         return len(claimed)
 
     async def _deliver(self, push: OutboxPush) -> None:
@@ -116,6 +120,9 @@ class DeliveryWorker:
         outbox = self._registry.outbox
         verdict = classify(result, tried_other_environment=push.tried_other_environment)
         status, reason = result.status, result.reason_text or result.error
+        kind = push.push_type.value
+        self.metrics.pushes.labels(kind, verdict.decision.value, result.reason_text or "").inc()
+        self.metrics.latency.labels(kind).observe((now - push.created_at).total_seconds())
         if verdict.decision is Decision.DELIVERED:
             if push.tried_other_environment:
                 # The token works only on the other host: the app was built for it.

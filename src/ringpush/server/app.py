@@ -4,6 +4,7 @@ import ssl
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ringpush.apns.credentials import CertificateCredentials, TokenCredentials
 from ringpush.apns.device_token import normalize_device_token
@@ -83,6 +84,13 @@ def create_app(state: ServerState) -> FastAPI:
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus text format: pushes by type/outcome/reason, latency, queue depth."""
+        if state.metrics is None:
+            return Response(b"", media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # -- operator -----------------------------------------------------------------------
     @api.put("/v1/apps/{app_id}", response_model=AppOut)

@@ -74,7 +74,9 @@ class RingpushService:
         calls = CallService(self.registry, self._worker.wake, utc_now)
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
         pushes = PushService(self.registry, self._worker.wake, utc_now)
-        app = create_app(ServerState(self.registry, authenticator, calls, pushes))
+        app = create_app(
+            ServerState(self.registry, authenticator, calls, pushes, self._worker.metrics)
+        )
         self._http = EmbeddedHttpServer(app)
         self.port = await self._http.start(settings.host, settings.port)
         self._ring_task = asyncio.create_task(self._ring_timer(calls))

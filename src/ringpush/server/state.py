@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ringpush.delivery.calls import CallService
+from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
 from ringpush.registry.sqlite import SqliteRegistry
 from ringpush.server.auth import Authenticator
@@ -22,4 +23,5 @@ class ServerState:
     authenticator: Authenticator
     calls: CallService | None = None
     pushes: PushService | None = None
+    metrics: DeliveryMetrics | None = None
     now: Callable[[], datetime] = field(default=utc_now)

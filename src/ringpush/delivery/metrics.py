@@ -1,0 +1,28 @@
+"""Prometheus metrics of delivery: they measure, they never drive logic."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class DeliveryMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.pushes = Counter(
+            "ringpush_pushes_total",
+            "Push attempts by push type, outcome and APNs reason",
+            ["push_type", "outcome", "reason"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "ringpush_push_latency_seconds",
+            "From entering the outbox to APNs's answer, per attempt",
+            ["push_type"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "ringpush_outbox_depth",
+            "Pushes in the outbox not yet final",
+            registry=self.registry,
+        )
