@@ -66,7 +66,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     pushes = PushService(registry, worker.wake, utc_now)
     authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
     server = EmbeddedHttpServer(
-        create_app(ServerState(registry, authenticator, calls, pushes, worker.metrics))
+        create_app(ServerState(registry, authenticator, calls, pushes, worker))
     )
     port = await server.start()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,7 @@ from ringpush.registry.sqlite import SqliteRegistry
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+RECENT_ANSWERS = 10_000
 BATCH = 500
 
 
@@ -52,6 +54,26 @@ class DeliveryWorker:
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
+        # Answers recorded lately, so a watch that starts late still sees them.
+        self._recent: OrderedDict[str, None] = OrderedDict()
+
+    def watch(self, push_id: str) -> asyncio.Future[None]:
+        """A future resolved when this process records an answer for ``push_id``."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if push_id in self._recent:
+            future.set_result(None)
+        else:
+            self._watchers.setdefault(push_id, []).append(future)
+        return future
+
+    def _answered(self, push_id: str) -> None:
+        self._recent[push_id] = None
+        if len(self._recent) > RECENT_ANSWERS:
+            self._recent.popitem(last=False)
+        for future in self._watchers.pop(push_id, ()):
+            if not future.done():
+                future.set_result(None)
 
     def wake(self) -> None:
         """New pushes are in the outbox: look now rather than at the next poll."""
@@ -92,6 +114,7 @@ class DeliveryWorker:
         outbox = self._registry.outbox
         if push.not_after is not None and now >= push.not_after:
             await outbox.finish(push.push_id, PushState.FAILED, now, reason="ring time over")
+            self._answered(push.push_id)
             return
         app = await self._registry.get_app(push.app_id)
         if app is None:
@@ -113,7 +136,10 @@ class DeliveryWorker:
             apns_id=push.apns_id,
         )
         result = await client.send(notification)
-        await self._record(push, result)
+        try:
+            await self._record(push, result)
+        finally:
+            self._answered(push.push_id)
 
     async def _record(self, push: OutboxPush, result: ApnsResult) -> None:
         now = self._clock()

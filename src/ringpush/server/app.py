@@ -88,9 +88,10 @@ def create_app(state: ServerState) -> FastAPI:
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         """Prometheus text format: pushes by type/outcome/reason, latency, queue depth."""
-        if state.metrics is None:
+        if state.worker is None:
             return Response(b"", media_type=CONTENT_TYPE_LATEST)
-        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = state.worker.metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # -- operator -----------------------------------------------------------------------
     @api.put("/v1/apps/{app_id}", response_model=AppOut)
@@ -231,8 +232,10 @@ def create_app(state: ServerState) -> FastAPI:
         app_id, user_id = user_of(caller)
         return [device_out(d) for d in await registry.devices_of_user(app_id, user_id)]
 
-    if state.calls is not None and state.pushes is not None:
-        api.include_router(build_calls_router(state.registry, state.calls, state.pushes, principal))
+    if state.calls is not None and state.pushes is not None and state.worker is not None:
+        api.include_router(
+            build_calls_router(state.registry, state.calls, state.pushes, state.worker, principal)
+        )
     return api
 
 

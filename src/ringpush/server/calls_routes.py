@@ -14,6 +14,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.delivery.calls import CallExists, CallService, call_event
 from ringpush.delivery.outcomes import first_outcomes
 from ringpush.delivery.pushes import PushService
+from ringpush.delivery.worker import DeliveryWorker
 from ringpush.registry.call_models import Call, CallState
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.sqlite import SqliteRegistry
@@ -75,6 +76,7 @@ def build_calls_router(
     registry: SqliteRegistry,
     calls: CallService,
     pushes: PushService,
+    worker: DeliveryWorker,
     principal: Callable[..., Awaitable[Principal]],
 ) -> APIRouter:
     router = APIRouter()
@@ -113,7 +115,7 @@ def build_calls_router(
             raise ApiError(413, "payload_too_large", f"data: {exc}") from None
         except CallExists:
             raise ApiError(409, "call_exists", f"call {body.call_id!r} exists") from None
-        outcomes = await first_outcomes(registry, started.pushes, FIRST_ANSWER_WAIT_SECONDS)
+        outcomes = await first_outcomes(registry, worker, started.pushes, FIRST_ANSWER_WAIT_SECONDS)
         return call_out(started.call, outcomes)
 
     @router.post("/v1/pushes", response_model=PushOut, status_code=201)
@@ -143,7 +145,7 @@ def build_calls_router(
             raise ApiError(413, "payload_too_large", f"payload: {exc}") from None
         except InvalidNotification as exc:
             raise ApiError(422, "invalid_push", f"{exc.reason.value}: {exc}") from None
-        outcomes = await first_outcomes(registry, queued, FIRST_ANSWER_WAIT_SECONDS)
+        outcomes = await first_outcomes(registry, worker, queued, FIRST_ANSWER_WAIT_SECONDS)
         return PushOut(deliveries=[delivery_out(p) for p in outcomes])
 
     @router.get("/v1/calls/{call_id}", response_model=CallOut)

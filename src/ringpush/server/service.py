@@ -74,9 +74,7 @@ class RingpushService:
         calls = CallService(self.registry, self._worker.wake, utc_now)
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
         pushes = PushService(self.registry, self._worker.wake, utc_now)
-        app = create_app(
-            ServerState(self.registry, authenticator, calls, pushes, self._worker.metrics)
-        )
+        app = create_app(ServerState(self.registry, authenticator, calls, pushes, self._worker))
         self._http = EmbeddedHttpServer(app)
         self.port = await self._http.start(settings.host, settings.port)
         self._ring_task = asyncio.create_task(self._ring_timer(calls))

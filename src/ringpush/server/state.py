@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ringpush.delivery.calls import CallService
-from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
+from ringpush.delivery.worker import DeliveryWorker
 from ringpush.registry.sqlite import SqliteRegistry
 from ringpush.server.auth import Authenticator
 
@@ -23,5 +23,5 @@ class ServerState:
     authenticator: Authenticator
     calls: CallService | None = None
     pushes: PushService | None = None
-    metrics: DeliveryMetrics | None = None
+    worker: DeliveryWorker | None = None
     now: Callable[[], datetime] = field(default=utc_now)
