@@ -145,9 +145,7 @@ async def main_async(args: argparse.Namespace) -> None:
             server.wait(15)
             sandbox.wait(15)
     latencies = sorted(
-        (r["time"] - sent_at[r["apns_id"]]) * 1000
-        for r in records
-        if r["apns_id"] in sent_at
+        (r["time"] - sent_at[r["apns_id"]]) * 1000 for r in records if r["apns_id"] in sent_at
     )
     print(
         f"{total} calls at {args.rate}/s (offered) in {elapsed:.1f} s;"
