@@ -275,6 +275,15 @@ def serve(
             envvar="RINGPUSH_STATE_DIR", help="Key files (master key, operator key) live here."
         ),
     ] = Path(".ringpush"),
+    delivery_lease: Annotated[
+        float,
+        typer.Option(
+            envvar="RINGPUSH_DELIVERY_LEASE",
+            min=1.0,
+            help="Seconds a claimed push stays with its sender before it is sent again"
+            " (after a crash).",
+        ),
+    ] = 60.0,
 ) -> None:
     """Run the ringpush server: HTTP API, delivery worker, ring timer."""
     import signal
@@ -285,7 +294,13 @@ def serve(
         sqlite_path(database)
     except ValueError as exc:
         fail(str(exc))
-    settings = ServeSettings(host=host, port=port, database=database, state_dir=state_dir)
+    settings = ServeSettings(
+        host=host,
+        port=port,
+        database=database,
+        state_dir=state_dir,
+        lease_seconds=delivery_lease,
+    )
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -46,7 +46,9 @@ class DeliveryWorker:
         clock: Callable[[], datetime] = utc_now,
         poll_seconds: float = 0.5,
         metrics: DeliveryMetrics | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
+        self._lease = lease
         self.metrics = metrics or DeliveryMetrics()
         self._registry = registry
         self._clients = clients
@@ -103,7 +105,7 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Send every push that is due now; returns how many were attempted."""
-        claimed = await self._registry.outbox.claim_due(self._clock(), BATCH, LEASE)
+        claimed = await self._registry.outbox.claim_due(self._clock(), BATCH, self._lease)
         if claimed:
             await asyncio.gather(*(self._deliver(push) for push in claimed))
         self.metrics.queue_depth.set(await self._registry.outbox.depth())

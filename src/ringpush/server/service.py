@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from ringpush.delivery.calls import CallService
@@ -36,6 +37,8 @@ class ServeSettings:
     port: int = 8080
     database: str = "sqlite:///.ringpush/ringpush.db"
     state_dir: Path = Path(".ringpush")
+    #: How long a claimed push stays with its sender before another may take it.
+    lease_seconds: float = 60.0
 
 
 def sqlite_path(database: str) -> Path:
@@ -69,7 +72,9 @@ class RingpushService:
         box = load_secret_box(settings.state_dir / "secret.json")
         self.registry = await SqliteRegistry.open(path, box)
         self.admin_key, self.admin_key_file = load_admin_key(settings.state_dir)
-        self._worker = DeliveryWorker(self.registry, self._clients)
+        self._worker = DeliveryWorker(
+            self.registry, self._clients, lease=timedelta(seconds=settings.lease_seconds)
+        )
         self._worker.start()
         calls = CallService(self.registry, self._worker.wake, utc_now)
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
