@@ -8,7 +8,6 @@ pushes still waiting in the outbox are withdrawn and the call's state says it is
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,8 +16,9 @@ from typing import Any
 from ringpush.apns.errors import PayloadTooLarge
 from ringpush.apns.push_type import VOIP_PAYLOAD_LIMIT, PushType
 from ringpush.delivery.call_events import CallEventHub
+from ringpush.delivery.queueing import push_for_device
 from ringpush.registry.call_models import Call, CallState, EndReason
-from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.sqlite import SqliteRegistry
 
 #: Seconds APNs may hold a VoIP push: 0, deliver now or never, so no phone rings late.
@@ -109,20 +109,10 @@ class CallService:
             raise CallExists(call_id)
         devices = await self._registry.devices_of_user(app_id, callee_user_id, PushType.VOIP)
         pushes = [
-            OutboxPush(
-                push_id=str(uuid.uuid4()),
-                app_id=app_id,
-                user_id=callee_user_id,
-                device_id=device.device_id,
-                push_type=PushType.VOIP,
-                environment=device.environment,
-                token=device.token,
-                apns_id=str(uuid.uuid4()),
-                payload=payload,
-                state=PushState.PENDING,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
+            push_for_device(
+                device,
+                payload,
+                now,
                 priority=10,
                 expiration=VOIP_EXPIRATION,
                 call_id=call_id,
@@ -183,20 +173,11 @@ class CallService:
                 body = {"aps": {"content-available": 1}, "ringpush": info}
                 kind, priority = PushType.BACKGROUND, 5
             pushes.append(
-                OutboxPush(
-                    push_id=str(uuid.uuid4()),
-                    app_id=call.app_id,
-                    user_id=call.callee_user_id,
-                    device_id=device.device_id,
+                push_for_device(
+                    device,
+                    json.dumps(body, separators=(",", ":")).encode(),
+                    now,
                     push_type=kind,
-                    environment=device.environment,
-                    token=device.token,
-                    apns_id=str(uuid.uuid4()),
-                    payload=json.dumps(body, separators=(",", ":")).encode(),
-                    state=PushState.PENDING,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
                     priority=priority,
                     collapse_id=f"call-{call.call_id}"[:64],
                 )

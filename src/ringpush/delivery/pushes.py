@@ -3,7 +3,6 @@ devices of that type, through the same outbox and with the same APNs rules."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 from ringpush.apns.errors import InvalidNotification
 from ringpush.apns.notification import Notification, compact_json
 from ringpush.apns.push_type import PushType
-from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.delivery.queueing import push_for_device
+from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.sqlite import SqliteRegistry
 
 #: A token only used to run the notification rules before anything is stored.
@@ -52,20 +52,10 @@ class PushService:
         now = self._clock()
         devices = await self._registry.devices_of_user(app_id, user_id, push_type)
         pushes = [
-            OutboxPush(
-                push_id=str(uuid.uuid4()),
-                app_id=app_id,
-                user_id=user_id,
-                device_id=device.device_id,
-                push_type=push_type,
-                environment=device.environment,
-                token=device.token,
-                apns_id=str(uuid.uuid4()),
-                payload=body,
-                state=PushState.PENDING,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
+            push_for_device(
+                device,
+                body,
+                now,
                 priority=priority,
                 expiration=expiration,
                 collapse_id=collapse_id,
