@@ -261,6 +261,7 @@ def sandbox(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(envvar="RINGPUSH_HOST", help="Address to listen on.")] = (
         "127.0.0.1"
     ),
@@ -284,12 +285,46 @@ def serve(
             " (after a crash).",
         ),
     ] = 60.0,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="RINGPUSH_CONFIG",
+            help="TOML file with any of: host, port, database, state_dir, delivery_lease."
+            " Flags and RINGPUSH_* variables win over it.",
+        ),
+    ] = None,
 ) -> None:
     """Run the ringpush server: HTTP API, delivery worker, ring timer."""
     import signal
 
-    from ringpush.server.service import ServeSettings, serve_until_stopped, sqlite_path
+    from ringpush.server.service import (
+        ServeSettings,
+        read_config_file,
+        serve_until_stopped,
+        sqlite_path,
+    )
 
+    if config is not None:
+        try:
+            from_file = read_config_file(config)
+        except ValueError as exc:
+            fail(str(exc))
+
+        def given(name: str) -> bool:
+            """Set by a flag or a RINGPUSH_* variable, which win over the file."""
+            source = ctx.get_parameter_source(name)
+            return source is not None and source.name != "DEFAULT"
+
+        if "host" in from_file and not given("host"):
+            host = str(from_file["host"])
+        if "port" in from_file and not given("port"):
+            port = int(str(from_file["port"]))
+        if "database" in from_file and not given("database"):
+            database = str(from_file["database"])
+        if "state_dir" in from_file and not given("state_dir"):
+            state_dir = Path(str(from_file["state_dir"]))
+        if "delivery_lease" in from_file and not given("delivery_lease"):
+            delivery_lease = float(str(from_file["delivery_lease"]))
     try:
         sqlite_path(database)
     except ValueError as exc:

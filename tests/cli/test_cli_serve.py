@@ -72,3 +72,36 @@ def test_serve_refuses_an_unknown_database_scheme(tmp_path: Path) -> None:
     done = ringpush("serve", "--database", "mysql://x", "--state-dir", str(tmp_path))
     assert done.returncode == 2
     assert "unsupported database URL scheme 'mysql'" in done.stderr
+
+
+def test_serve_reads_a_config_file_and_flags_win(tmp_path: Path) -> None:
+    config = tmp_path / "ringpush.toml"
+    config.write_text(
+        f'port = 0\ndatabase = "sqlite:///{tmp_path / "from-file.db"}"\n'
+        f'state_dir = "{tmp_path}"\ndelivery_lease = 5\n'
+    )
+    env = {**os.environ, "RINGPUSH_ADMIN_KEY": ADMIN}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringpush", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    second = proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    assert re.search(r"http://127\.0\.0\.1:\d+", first)
+    assert "from-file.db" in second
+    assert (tmp_path / "from-file.db").exists()
+
+
+def test_a_bad_config_file_is_one_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('port = "eighty"\n')
+    done = ringpush("serve", "--config", str(config))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: config file {config}: port must be an integer"
+    config.write_text("colour = 1\n")
+    assert "unknown setting 'colour'" in ringpush("serve", "--config", str(config)).stderr

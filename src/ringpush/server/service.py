@@ -41,6 +41,40 @@ class ServeSettings:
     lease_seconds: float = 60.0
 
 
+_CONFIG_KEYS = {
+    "host": str,
+    "port": int,
+    "database": str,
+    "state_dir": str,
+    "delivery_lease": float,
+}
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    """A TOML file of serve settings (``host``, ``port``, ``database``, ``state_dir``,
+    ``delivery_lease``); unknown keys and wrong types are errors, not silently ignored."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        kind = _CONFIG_KEYS.get(key)
+        if kind is None:
+            known = ", ".join(sorted(_CONFIG_KEYS))
+            raise ValueError(f"config file {path}: unknown setting {key!r} (known: {known})")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            what = {str: "a string", int: "an integer", float: "a number"}[kind]
+            raise ValueError(f"config file {path}: {key} must be {what}")
+        data[key] = value
+    return data
+
+
 def sqlite_path(database: str) -> Path:
     """The file of a ``sqlite:///path`` URL (``sqlite:////abs/path`` for absolute)."""
     prefix = "sqlite:///"
