@@ -83,3 +83,13 @@ async def test_openapi_is_served(server: Running) -> None:
     assert (await server.http.get("/docs")).status_code == 200
     spec = (await server.http.get("/openapi.json")).json()
     assert "/v1/devices/{device_id}" in spec["paths"]
+
+
+async def test_a_ca_that_is_not_pem_is_refused(server: Running) -> None:
+    response = await server.http.put(
+        "/v1/apps/demo",
+        headers=server.admin(),
+        json={"bundle_id": "com.example.app", "ca_pem": "-----BEGIN CERTIFICATE-----\nno"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("ca_pem: not a PEM CA")

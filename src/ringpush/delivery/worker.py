@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from ringpush.apns.device_token import mask_device_token
+from ringpush.apns.errors import ApnsError
 from ringpush.apns.notification import Notification
 from ringpush.apns.result import ApnsResult
 from ringpush.delivery.backoff import retry_delay
@@ -124,8 +125,10 @@ class DeliveryWorker:
             return
         try:
             client = await self._clients.for_app(app, push.environment)
-        except NoCredentials as exc:
+        except (NoCredentials, ApnsError) as exc:
+            # Unusable credentials or CA: nothing can be sent for this app until fixed.
             await outbox.finish(push.push_id, PushState.FAILED, now, reason=str(exc))
+            self._answered(push.push_id)
             return
         notification = Notification.for_app(
             app.bundle_id,

@@ -113,6 +113,13 @@ def create_app(state: ServerState) -> FastAPI:
                 CertificateCredentials(pem, pem).load_into(_probe_context())
             except ApnsError as exc:
                 raise ApiError(422, "invalid_credentials", f"certificate: {exc}") from None
+        if body.ca_pem is not None:
+            try:
+                _probe_context().load_verify_locations(cadata=body.ca_pem)
+            except (ssl.SSLError, ValueError) as exc:
+                raise ApiError(
+                    422, "invalid_credentials", f"ca_pem: not a PEM CA ({exc})"
+                ) from None
         stored = await registry.put_app(
             App(
                 app_id=app_id,
