@@ -378,5 +378,24 @@ def run_command(
     raise typer.Exit(0 if ok else EXIT_NOT_SENT)
 
 
+@app.command()
+def demo(
+    step_timeout: Annotated[
+        float, typer.Option(help="Seconds each step may take before the demo fails.")
+    ] = 10.0,
+) -> None:
+    """Show the whole call path on simulated phones: ring, answer, stop, 410 clean-up.
+
+    Runs the sandbox and the server in this process; exits 0 only if every step
+    happened as shown.
+    """
+    from rich.console import Console
+
+    from ringpush.demo.run import run_demo
+
+    ok = asyncio.run(run_demo(Console(highlight=False), step_seconds=step_timeout))
+    raise typer.Exit(0 if ok else 1)
+
+
 def main() -> None:
     app()

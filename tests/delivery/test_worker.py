@@ -122,7 +122,7 @@ async def test_voip_retries_stop_when_the_ring_time_is_over(world: World) -> Non
 async def test_a_withdrawn_push_is_never_sent(world: World) -> None:
     device = await world.device("bob", "phone")
     push = await world.enqueue(device)
-    assert await world.registry.outbox.withdraw_call("c1", world.now()) == 1
+    assert await world.registry.outbox.withdraw_call("demo", "c1", world.now()) == 1
     assert await world.worker.run_once() == 0
     assert (await world.state_of(push)).state is PushState.WITHDRAWN
     assert world.sandbox.notifications(token=device.token) == []

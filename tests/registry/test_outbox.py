@@ -115,7 +115,8 @@ async def test_withdrawing_a_call_stops_its_unsent_pushes_only(store: SqliteRegi
     await store.outbox.enqueue([in_flight])
     await store.outbox.claim_due(T0, 10, LEASE)
     await store.outbox.enqueue([waiting, other])
-    assert await store.outbox.withdraw_call("call-1", T0) == 1
+    assert await store.outbox.withdraw_call("demo", "call-1", T0) == 1
+    assert await store.outbox.withdraw_call("other-app", "call-2", T0) == 0
     assert (await store.outbox.get(waiting.push_id)).state is PushState.WITHDRAWN  # type: ignore[union-attr]
     assert (await store.outbox.get(in_flight.push_id)).state is PushState.SENDING  # type: ignore[union-attr]
     [claimed] = await store.outbox.claim_due(T0, 10, LEASE)

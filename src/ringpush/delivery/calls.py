@@ -66,6 +66,15 @@ class StartedCall:
     pushes: list[OutboxPush]
 
 
+@dataclass(frozen=True, slots=True)
+class EndedCall:
+    """The call after an end request; ``changed`` is False when it was already over."""
+
+    call: Call | None
+    changed: bool
+    withdrawn: int
+
+
 class CallService:
     def __init__(
         self,
@@ -128,12 +137,11 @@ class CallService:
 
     async def end(
         self, app_id: str, call_id: str, reason: EndReason, device_id: str | None = None
-    ) -> tuple[Call | None, int]:
-        """End the call; returns it and how many unsent VoIP pushes were withdrawn."""
+    ) -> EndedCall:
+        """End a ringing call: withdraw its unsent VoIP pushes, publish the event, tell the
+        devices not listening. Ending a call that is already over changes nothing."""
         now = self._clock()
-        withdrawn = await self._registry.outbox.withdraw_call(call_id, now)
-        before = await self._registry.calls.get(app_id, call_id)
-        call = await self._registry.calls.end(
+        call, changed = await self._registry.calls.end(
             app_id,
             call_id,
             reason,
@@ -141,10 +149,12 @@ class CallService:
             device_id=device_id,
             answered=reason is EndReason.ANSWERED_ELSEWHERE,
         )
-        if call is not None and before is not None and before.state is CallState.RINGING:
-            self.events.publish(app_id, call_id, call_event(call))
-            await self._notify_end(call, now)
-        return call, withdrawn
+        if call is None or not changed:
+            return EndedCall(call, changed=False, withdrawn=0)
+        withdrawn = await self._registry.outbox.withdraw_call(app_id, call_id, now)
+        self.events.publish(app_id, call_id, call_event(call))
+        await self._notify_end(call, now)
+        return EndedCall(call, changed=True, withdrawn=withdrawn)
 
     async def _notify_end(self, call: Call, now: datetime) -> None:
         """Tell the callee's other devices without a VoIP push: a background push to the

@@ -62,17 +62,22 @@ class SqliteCalls:
         *,
         device_id: str | None = None,
         answered: bool = False,
-    ) -> Call | None:
-        """End a ringing call (or mark it answered); an already ended call is unchanged."""
+    ) -> tuple[Call | None, bool]:
+        """End a ringing call (or mark it answered); an already ended call is unchanged.
+
+        Returns the call and whether this request changed it: of two devices answering
+        at once, exactly one sees True.
+        """
         state = CallState.ANSWERED if answered else CallState.ENDED
         async with self._registry.transaction() as db:
-            await db.execute(
+            cursor = await db.execute(
                 """UPDATE calls SET state = ?, end_reason = ?, ended_by_device = ?,
                        ended_us = ?
                    WHERE app_id = ? AND call_id = ? AND state = 'ringing'""",
                 (state.value, reason.value, device_id, _us(now), app_id, call_id),
             )
-        return await self.get(app_id, call_id)
+            changed = cursor.rowcount == 1
+        return await self.get(app_id, call_id), changed
 
     async def overdue(self, now: datetime) -> list[Call]:
         """Ringing calls whose ring time is over (they end with ``timeout``)."""

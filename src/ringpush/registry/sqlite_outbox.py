@@ -137,13 +137,13 @@ class SqliteOutbox:
                 ),
             )
 
-    async def withdraw_call(self, call_id: str, now: datetime) -> int:
+    async def withdraw_call(self, app_id: str, call_id: str, now: datetime) -> int:
         """Withdraw the call's pushes not sent yet; returns how many."""
         async with self._registry.transaction() as db:
             cursor = await db.execute(
                 """UPDATE outbox SET state = 'withdrawn', updated_us = ?
-                   WHERE call_id = ? AND state = 'pending'""",
-                (_us(now), call_id),
+                   WHERE app_id = ? AND call_id = ? AND state = 'pending'""",
+                (_us(now), app_id, call_id),
             )
             return cursor.rowcount
 

@@ -5,7 +5,14 @@ the foreground with :func:`serve_forever` (what ``ringpush sandbox`` does).
 """
 
 from ringpush.sandbox.auth import ClientIdentity, ConnectionAuth
+from ringpush.sandbox.callkit import CallEndedReason, CallKit, CallKitCall, CallKitState
 from ringpush.sandbox.certificates import IssuedCertificate
+from ringpush.sandbox.devices import (
+    DeliveredPush,
+    PushRegistryDelegate,
+    ReportFailure,
+    SimulatedDevice,
+)
 from ringpush.sandbox.faults import FaultError, Faults
 from ringpush.sandbox.keys import SandboxKey, parse_key_spec
 from ringpush.sandbox.records import NotificationRecord, Stats
@@ -16,16 +23,24 @@ from ringpush.sandbox.validation import PushValidator, ValidPush
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENT_STREAMS",
+    "CallEndedReason",
+    "CallKit",
+    "CallKitCall",
+    "CallKitState",
     "ClientIdentity",
     "ConnectionAuth",
+    "DeliveredPush",
     "FaultError",
     "Faults",
     "IssuedCertificate",
     "NotificationRecord",
+    "PushRegistryDelegate",
     "PushValidator",
     "Rejected",
+    "ReportFailure",
     "Sandbox",
     "SandboxKey",
+    "SimulatedDevice",
     "Stats",
     "ValidPush",
     "parse_key_spec",

@@ -203,6 +203,10 @@ def build_control_app(sandbox: Sandbox) -> Starlette:
     async def stats(request: Request) -> Response:
         return JSONResponse(sandbox.stats.to_json())
 
+    async def devices(request: Request) -> Response:
+        """Simulated devices: tokens (masked), CallKit report failures, why VoIP stopped."""
+        return JSONResponse([device.to_json() for device in sandbox.devices])
+
     def guarded(handler: Handler) -> Handler:
         async def run(request: Request) -> Response:
             try:
@@ -224,5 +228,6 @@ def build_control_app(sandbox: Sandbox) -> Starlette:
         Route("/keys", guarded(keys), methods=["POST"]),
         Route("/keys", guarded(list_keys), methods=["GET"]),
         Route("/stats", guarded(stats), methods=["GET"]),
+        Route("/devices", guarded(devices), methods=["GET"]),
     ]
     return Starlette(routes=routes)

@@ -62,6 +62,8 @@ class SandboxCore:
         self._rng = rng or random.Random()
         self._validators = {env: PushValidator(self.tokens, env) for env in Environment}
         self._next_connection_id = 0
+        #: Called with every accepted push (the simulated devices' delivery hook).
+        self.on_accepted: Callable[[NotificationRecord], None] | None = None
 
     def open_connection(
         self, environment: Environment, identity: ClientIdentity | None
@@ -95,20 +97,21 @@ class SandboxCore:
             if delay:
                 self.stats.faults_applied["latency"] += 1
         unique_id = str(uuid.uuid4()) if connection.environment is Environment.DEVELOPMENT else None
-        self.records.add(
-            NotificationRecord(
-                connection.environment,
-                push.token.token,
-                push.topic,
-                push.push_type,
-                push.apns_id,
-                unique_id,
-                tuple(headers),
-                body,
-                self.clock(),
-                connection.connection_id,
-            )
+        record = NotificationRecord(
+            connection.environment,
+            push.token.token,
+            push.topic,
+            push.push_type,
+            push.apns_id,
+            unique_id,
+            tuple(headers),
+            body,
+            self.clock(),
+            connection.connection_id,
         )
+        self.records.add(record)
+        if self.on_accepted is not None:
+            self.on_accepted(record)
         self.stats.accepted += 1
         connection.accepted += 1
         abort = connection.accepted == faults.reset_after_streams

@@ -32,6 +32,7 @@ from ringpush.sandbox.certificates import (
 )
 from ringpush.sandbox.control_api import build_control_app
 from ringpush.sandbox.core import ConnectionState, SandboxCore
+from ringpush.sandbox.devices import DEFAULT_MAX_REPORT_FAILURES, DeviceDirectory, SimulatedDevice
 from ringpush.sandbox.faults import Faults
 from ringpush.sandbox.h2_server import ApnsServerProtocol
 from ringpush.sandbox.keys import KeyRing, SandboxKey
@@ -76,6 +77,8 @@ class Sandbox:
             raise ValueError("stream limits must be at least 1")
         self._keys = KeyRing(keys)
         self._core = SandboxCore(keys=self._keys, clock=clock, faults=faults)
+        self._devices = DeviceDirectory(self._core.tokens, clock)
+        self._core.on_accepted = self._devices.accepted
         self.max_concurrent_streams = max_concurrent_streams
         self.initial_max_concurrent_streams = initial_max_concurrent_streams
         self.strict_http2_headers = strict_http2_headers
@@ -358,6 +361,34 @@ class Sandbox:
         issued = self._ca.issue_client_certificate(bundle_id)
         self._certificate_environments[issued.serial] = environment
         return issued
+
+    def device(
+        self,
+        name: str,
+        bundle_id: str,
+        environment: Environment = Environment.DEVELOPMENT,
+        *,
+        report_deadline: float = 0.0,
+        max_report_failures: int = DEFAULT_MAX_REPORT_FAILURES,
+    ) -> SimulatedDevice:
+        """A simulated iPhone with ``bundle_id`` installed, signed for ``environment``.
+
+        It is the app's PushKit: :meth:`SimulatedDevice.register` hands out tokens and
+        the pushes this sandbox accepts for them reach the app's delegate; VoIP pushes
+        must be reported to its :attr:`~SimulatedDevice.callkit` (see
+        :mod:`ringpush.sandbox.devices`).
+        """
+        return self._devices.create(
+            name,
+            bundle_id,
+            environment,
+            report_deadline=report_deadline,
+            max_report_failures=max_report_failures,
+        )
+
+    @property
+    def devices(self) -> list[SimulatedDevice]:
+        return list(self._devices.all())
 
     def notifications(
         self,

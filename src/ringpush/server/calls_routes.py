@@ -15,7 +15,7 @@ from ringpush.delivery.calls import CallExists, CallService, call_event
 from ringpush.delivery.outcomes import first_outcomes
 from ringpush.delivery.pushes import PushService
 from ringpush.delivery.worker import DeliveryWorker
-from ringpush.registry.call_models import Call, CallState
+from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.sqlite import SqliteRegistry
 from ringpush.server.auth import Principal, Role, forbidden
@@ -26,6 +26,7 @@ from ringpush.server.schemas import (
     CallIn,
     CallOut,
     DeliveryOut,
+    DeviceActionIn,
     PushIn,
     PushOut,
 )
@@ -185,11 +186,43 @@ def build_calls_router(
 
     @router.post("/v1/calls/{call_id}/end", response_model=CallOut)
     async def end_call(call_id: CallId, body: CallEndIn, caller: Caller) -> CallOut:
-        """End without any VoIP push: unsent ones are withdrawn, the state says why."""
+        """End without any VoIP push: unsent ones are withdrawn, the state says why.
+        Ending a call that is already over returns it unchanged."""
         call = await visible_call(caller, call_id)
-        ended, withdrawn = await calls.end(call.app_id, call_id, body.reason, body.device_id)
-        assert ended is not None
-        return call_out(ended, [], withdrawn)
+        ended = await calls.end(call.app_id, call_id, body.reason, body.device_id)
+        assert ended.call is not None
+        return call_out(ended.call, [], ended.withdrawn)
+
+    async def device_action(
+        caller: Principal, call_id: str, device_id: str, reason: EndReason
+    ) -> CallOut:
+        if caller.role is not Role.USER:
+            raise forbidden("answer and decline come from the callee's device (user token)")
+        call = await visible_call(caller, call_id)
+        ended = await calls.end(call.app_id, call_id, reason, device_id)
+        assert ended.call is not None
+        done = ended.call
+        repeated = done.end_reason is reason and done.ended_by_device == device_id
+        if not ended.changed and not repeated:
+            why = f" ({done.end_reason.value})" if done.end_reason else ""
+            raise ApiError(
+                409,
+                "call_not_ringing",
+                f"call {call_id!r} is {done.state.value}{why}"
+                + (f" on device {done.ended_by_device!r}" if done.ended_by_device else ""),
+            )
+        return call_out(done, [], ended.withdrawn)
+
+    @router.post("/v1/calls/{call_id}/answer", response_model=CallOut)
+    async def answer_call(call_id: CallId, body: DeviceActionIn, caller: Caller) -> CallOut:
+        """The callee answered on this device; the others learn it from the call's events.
+        Of two devices answering at once exactly one wins; the other gets 409."""
+        return await device_action(caller, call_id, body.device_id, EndReason.ANSWERED_ELSEWHERE)
+
+    @router.post("/v1/calls/{call_id}/decline", response_model=CallOut)
+    async def decline_call(call_id: CallId, body: DeviceActionIn, caller: Caller) -> CallOut:
+        """The callee declined on this device: the call ends on all of them."""
+        return await device_action(caller, call_id, body.device_id, EndReason.DECLINED)
 
     @router.get("/v1/deliveries", response_model=list[DeliveryOut])
     async def deliveries(

@@ -141,6 +141,10 @@ class CallEndIn(Strict):
     device_id: str | None = Field(default=None, pattern=_ID)
 
 
+class DeviceActionIn(Strict):
+    device_id: str = Field(pattern=_ID, description="the device the callee acted on")
+
+
 class PushIn(Strict):
     user_id: str = Field(pattern=_ID)
     push_type: PushType

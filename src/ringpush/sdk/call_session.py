@@ -1,0 +1,142 @@
+"""Following one incoming call after the phone rang: how the app learns it is over.
+
+ringpush never sends a second VoIP push to stop a call (iOS would show it as a new
+call), so a ringing device learns that the call was answered elsewhere, declined,
+canceled or timed out from the call's event stream. The session keeps that stream open
+(reconnecting, since the first event is always the current state, nothing is missed)
+until the call is no longer ringing, then tells the app once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ringpush.sdk.errors import ApiError, RingpushError
+from ringpush.sdk.incoming import IncomingCall
+
+if TYPE_CHECKING:
+    from ringpush.sdk.client import Client
+
+log = logging.getLogger(__name__)
+
+#: Waits between reconnects of a dropped event stream (seconds).
+RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class CallOutcome(StrEnum):
+    ANSWERED_HERE = "answered-here"
+    ANSWERED_ELSEWHERE = "answered-elsewhere"
+    DECLINED_HERE = "declined-here"
+    DECLINED_ELSEWHERE = "declined-elsewhere"
+    CANCELED = "canceled"
+    TIMEOUT = "timeout"
+    #: The stream failed for good (e.g. the user token was revoked): treat as over.
+    LOST = "lost"
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call_id: str
+    outcome: CallOutcome
+    #: The device that answered or declined, when one did.
+    device_id: str | None
+
+    @property
+    def here(self) -> bool:
+        return self.outcome in (CallOutcome.ANSWERED_HERE, CallOutcome.DECLINED_HERE)
+
+
+def outcome_of(event: dict[str, Any], my_device: str) -> CallEnded | None:
+    """What an event means for this device; None while the call still rings."""
+    state, reason, device = event.get("state"), event.get("reason"), event.get("device_id")
+    call_id = str(event.get("call_id", ""))
+    if state == "ringing":
+        return None
+    here = device == my_device
+    if state == "answered":
+        outcome = CallOutcome.ANSWERED_HERE if here else CallOutcome.ANSWERED_ELSEWHERE
+    elif reason == "declined":
+        outcome = CallOutcome.DECLINED_HERE if here else CallOutcome.DECLINED_ELSEWHERE
+    elif reason == "timeout":
+        outcome = CallOutcome.TIMEOUT
+    else:
+        outcome = CallOutcome.CANCELED
+    return CallEnded(call_id, outcome, device if isinstance(device, str) else None)
+
+
+class CallSession:
+    """Created by :meth:`Client.follow` from the push handler; runs in the background."""
+
+    def __init__(
+        self,
+        client: Client,
+        call: IncomingCall,
+        on_ended: Callable[[CallEnded], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.call = call
+        self.on_ended = on_ended
+        self.connected = asyncio.Event()
+        self._ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._follow(), name=f"call-{call.call_id}")
+
+    @property
+    def result(self) -> CallEnded | None:
+        """How the call ended, once it has."""
+        return self._ended.result() if self._ended.done() else None
+
+    async def wait_ended(self) -> CallEnded:
+        """How the call ended (bound it with ``asyncio.timeout``)."""
+        return await asyncio.shield(self._ended)
+
+    async def answer(self) -> None:
+        """The user answered here (CallKit's answer action). Raises CallNotRinging if
+        another device won or the call is over."""
+        await self.client.answer(self.call.call_id)
+
+    async def decline(self) -> None:
+        """The user declined here: the call ends on every device."""
+        await self.client.decline(self.call.call_id)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _follow(self) -> None:
+        failures = 0
+        while not self._ended.done():
+            try:
+                async for event in self.client.events(self.call.call_id):
+                    self.connected.set()
+                    failures = 0
+                    ended = outcome_of(event, self.client.device_id)
+                    if ended is not None:
+                        self._finish(ended)
+                        return
+            except ApiError as exc:  # refused for good: retrying will not help
+                log.warning("call %s: event stream refused: %s", self.call.call_id, exc)
+                self._finish(CallEnded(self.call.call_id, CallOutcome.LOST, None))
+                return
+            except (httpx.TransportError, RingpushError) as exc:
+                log.info("call %s: event stream dropped (%s); reconnecting", self.call.call_id, exc)
+            await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
+            failures += 1
+
+    def _finish(self, ended: CallEnded) -> None:
+        if self._ended.done():
+            return
+        self._ended.set_result(ended)
+        if self.on_ended is not None:
+            try:
+                self.on_ended(ended)
+            except Exception:
+                log.exception("call %s: the app's on_ended callback raised", self.call.call_id)

@@ -1,0 +1,82 @@
+"""What the app gets from a push: the incoming call to report to CallKit at once.
+
+The VoIP payload ringpush sends (:func:`ringpush.delivery.calls.voip_payload`) carries
+everything CallKit needs, so the app can report the call before its PushKit handler
+returns, as iOS requires, without waiting for the network.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ringpush.apns.push_type import PushType
+
+#: Call ids become CallKit UUIDs in this namespace: every device of the callee, and every
+#: event about the call, names the same UUID.
+CALL_UUID_NAMESPACE = uuid.UUID("6f1c2f8e-3b1a-5d3e-9a57-2b5f1f1c0a11")
+
+
+class NotACallPush(ValueError):
+    """A VoIP payload that is not a ringpush call invitation."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    call_id: str
+    caller_id: str
+    caller_name: str
+    video: bool
+    #: When the server queued the push and until when it rings (ms since the epoch).
+    sent_at_ms: int
+    ring_until_ms: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        """The CallKit UUID of this call (the same on every device)."""
+        return uuid.uuid5(CALL_UUID_NAMESPACE, self.call_id)
+
+    @property
+    def handle(self) -> str:
+        """What the phone shows: the caller's name, else their id."""
+        return self.caller_name or self.caller_id
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> IncomingCall:
+        info = payload.get("ringpush")
+        if not isinstance(info, dict) or info.get("type") != "incoming-call":
+            raise NotACallPush("the payload has no ringpush incoming-call")
+        caller = info.get("caller")
+        call_id = info.get("call_id")
+        if not isinstance(call_id, str) or not isinstance(caller, dict):
+            raise NotACallPush("the incoming-call lacks call_id or caller")
+        data = payload.get("data")
+        return cls(
+            call_id=call_id,
+            caller_id=str(caller.get("id", "")),
+            caller_name=str(caller.get("name", "")),
+            video=bool(info.get("video", False)),
+            sent_at_ms=int(info.get("sent_at", 0)),
+            ring_until_ms=int(info.get("ring_until", 0)),
+            data=data if isinstance(data, dict) else {},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingPush:
+    """A push handed to the app. For VoIP, iOS requires a CallKit report before the
+    handler returns, even when :attr:`call` is None (report, then end it)."""
+
+    push_type: PushType
+    payload: dict[str, Any]
+
+    @property
+    def call(self) -> IncomingCall | None:
+        if self.push_type is not PushType.VOIP:
+            return None
+        try:
+            return IncomingCall.from_payload(self.payload)
+        except NotACallPush:
+            return None

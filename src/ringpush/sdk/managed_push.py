@@ -1,0 +1,223 @@
+"""Managed push: get the device's push tokens early, keep them, register them everywhere.
+
+Modelled on Sinch's ``SINManagedPush``: the app creates one :class:`ManagedPush` as early
+as it can and keeps it for its whole life. It asks the token source (PushKit on iOS; here
+anything with ``register(push_types, delegate)``, such as the sandbox's simulated device)
+for tokens, holds them in memory only, and registers them with every :class:`Client`
+attached to it: the ones that exist when a token arrives, and any created later. A new
+token is registered again; an invalidated one is unregistered.
+
+Each client has one background task that moves the server towards the current tokens
+(register what is new or changed, unregister what is gone), so bursts of changes
+collapse into one pass and nothing races. Network failures are retried with backoff
+until they succeed; a refusal (4xx) is reported to ``on_error`` and not retried until
+the token or the client's user token changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+from ringpush.sdk.client import Client
+from ringpush.sdk.environment import ApsEnvironment, BuildConfiguration, resolve_environment
+from ringpush.sdk.errors import ApiError, RingpushError
+from ringpush.sdk.incoming import IncomingPush
+
+log = logging.getLogger(__name__)
+
+
+class TokenSource(Protocol):
+    """Where tokens come from: PushKit's ``PKPushRegistry`` on iOS."""
+
+    def register(self, push_types: Iterable[PushType], delegate: Any) -> None:
+        """Start (or change) registration; tokens arrive via the delegate's
+        ``did_update_token`` / ``did_invalidate_token`` and pushes via
+        ``did_receive_push``."""
+
+
+ErrorHandler = Callable[[Client, PushType, Exception], None]
+
+
+class ManagedPush:
+    def __init__(
+        self,
+        source: TokenSource,
+        *,
+        device_id: str,
+        environment: ApsEnvironment | Environment | str = ApsEnvironment.AUTOMATIC,
+        build: BuildConfiguration | str | None = None,
+        desired_push_types: Iterable[PushType | str] | None = None,
+        on_incoming_push: Callable[[IncomingPush], None] | None = None,
+        on_error: ErrorHandler | None = None,
+        max_retry_seconds: float = 30.0,
+    ) -> None:
+        if not device_id:
+            raise ValueError("device_id is empty")
+        self.device_id = device_id
+        self.environment = resolve_environment(environment, build)
+        self.on_incoming_push = on_incoming_push
+        self.on_error = on_error
+        self.max_retry_seconds = max_retry_seconds
+        self._source = source
+        self._desired: frozenset[PushType] = frozenset()
+        self._tokens: dict[PushType, str] = {}
+        self._syncs: dict[Client, _ClientSync] = {}
+        if desired_push_types is not None:
+            self.desired_push_types = frozenset(PushType(t) for t in desired_push_types)
+
+    # -- tokens -------------------------------------------------------------------------
+
+    @property
+    def desired_push_types(self) -> frozenset[PushType]:
+        return self._desired
+
+    @desired_push_types.setter
+    def desired_push_types(self, push_types: Iterable[PushType]) -> None:
+        """Setting this starts registration with the token source, as in PushKit: set
+        it last, once the handlers are in place."""
+        self._desired = frozenset(PushType(t) for t in push_types)
+        self._source.register(self._desired, self)
+
+    @property
+    def tokens(self) -> dict[PushType, str]:
+        """The current tokens (memory only: never written anywhere)."""
+        return dict(self._tokens)
+
+    def did_update_token(self, push_type: PushType, token: str) -> None:
+        if self._tokens.get(push_type) != token:
+            self._tokens[push_type] = token
+            self._changed()
+
+    def did_invalidate_token(self, push_type: PushType) -> None:
+        if self._tokens.pop(push_type, None) is not None:
+            self._changed()
+
+    def did_receive_push(self, push_type: PushType, payload: dict[str, Any]) -> None:
+        """Hand the push to the app at once: a VoIP push must be reported to CallKit
+        before this returns (the iOS 13 rule), so nothing here may wait."""
+        if self.on_incoming_push is not None:
+            self.on_incoming_push(IncomingPush(push_type, payload))
+        elif push_type is PushType.VOIP:
+            log.error("a VoIP push arrived and no on_incoming_push handler reports it to CallKit")
+
+    def _changed(self) -> None:
+        for sync in self._syncs.values():
+            sync.poke()
+
+    # -- clients ------------------------------------------------------------------------
+
+    def attach(self, client: Client) -> None:
+        """Register the tokens with ``client`` now and whenever they change.
+        (``Client(..., push=managed_push)`` does this.) Call it on the event loop."""
+        if client not in self._syncs:
+            self._syncs[client] = _ClientSync(self, client)
+
+    async def detach(self, client: Client) -> None:
+        sync = self._syncs.pop(client, None)
+        if sync is not None:
+            await sync.stop()
+
+    def client_changed(self, client: Client) -> None:
+        """The client's user changed: register everything again."""
+        sync = self._syncs.get(client)
+        if sync is not None:
+            sync.forget()
+            sync.poke()
+
+    def registered(self, client: Client) -> dict[PushType, str]:
+        """The tokens the server has for ``client``'s user, as far as we know."""
+        sync = self._syncs.get(client)
+        return dict(sync.registered) if sync is not None else {}
+
+    async def settled(self) -> None:
+        """Wait until every attached client has the current tokens or was refused them
+        (bound it with ``asyncio.timeout``)."""
+        while not all(s.idle.is_set() for s in self._syncs.values()):
+            await asyncio.gather(*(s.idle.wait() for s in self._syncs.values()))
+
+    async def close(self) -> None:
+        for client in list(self._syncs):
+            await self.detach(client)
+
+    def _report(self, client: Client, push_type: PushType, error: Exception) -> None:
+        log.warning("registering the %s token with %r failed: %s", push_type.value, client, error)
+        if self.on_error is not None:
+            self.on_error(client, push_type, error)
+
+
+class _ClientSync:
+    """Moves one client's server-side registrations towards the current tokens."""
+
+    def __init__(self, push: ManagedPush, client: Client) -> None:
+        self._push = push
+        self._client = client
+        self.registered: dict[PushType, str] = {}
+        #: Tokens the server refused (4xx): not retried until they change.
+        self._refused: dict[PushType, str] = {}
+        self._wake = asyncio.Event()
+        self._working_on = PushType.VOIP
+        self.idle = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        self.poke()
+
+    def poke(self) -> None:
+        self.idle.clear()
+        self._wake.set()
+
+    def forget(self) -> None:
+        self.registered.clear()
+        self._refused.clear()
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._pass()
+            except RingpushError as exc:  # network down: keep trying
+                self._push._report(self._client, self._working_on, exc)
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, self._push.max_retry_seconds)
+                self._wake.set()
+                continue
+            delay = 0.1
+            if not self._wake.is_set():
+                self.idle.set()
+
+    async def _pass(self) -> None:
+        push, client = self._push, self._client
+        for push_type, token in push.tokens.items():
+            if self.registered.get(push_type) == token or self._refused.get(push_type) == token:
+                continue
+            self._working_on = push_type
+            try:
+                await client.register(token, push_type, push.environment)
+            except ApiError as exc:
+                self._refused[push_type] = token
+                push._report(client, push_type, exc)
+                continue
+            self.registered[push_type] = token
+            self._refused.pop(push_type, None)
+        current = push.tokens
+        for push_type in [t for t in self.registered if t not in current]:
+            self._working_on = push_type
+            try:
+                await client.unregister(push_type)
+            except ApiError as exc:
+                push._report(client, push_type, exc)
+            del self.registered[push_type]
+        for push_type in [t for t in self._refused if t not in current]:
+            del self._refused[push_type]

@@ -1,0 +1,149 @@
+"""The SDK's HTTP client: typed errors, retries through a flaky network, the blocking
+wrapper, and that it knows every error code the server can send."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import ringpush.server
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+from ringpush.local_stack import LocalStack
+from ringpush.sdk import (
+    BlockingClient,
+    Client,
+    InvalidToken,
+    ServerUnavailable,
+    Unauthorized,
+    UnknownCall,
+)
+from ringpush.sdk.errors import ERROR_CLASSES, ApiError, InvalidField, error_from_response
+
+
+class FlakyProxy:
+    """A TCP proxy in front of the server that drops the first ``drop`` connections."""
+
+    def __init__(self, target_port: int, drop: int) -> None:
+        self.target_port = target_port
+        self.drop = drop
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> FlakyProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.connections <= self.drop:
+            writer.transport.abort()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@pytest.fixture
+async def bob(stack: LocalStack) -> AsyncIterator[Client]:
+    async with Client(stack.url, await stack.user_token("bob"), device_id="phone") as client:
+        yield client
+
+
+def voip_token(stack: LocalStack) -> str:
+    return stack.sandbox.issue_token(stack.bundle_id, PushType.VOIP)
+
+
+async def test_register_list_and_unregister(stack: LocalStack, bob: Client) -> None:
+    token = voip_token(stack)
+    first = await bob.register(token, PushType.VOIP, Environment.DEVELOPMENT)
+    again = await bob.register(token, PushType.VOIP, Environment.DEVELOPMENT)
+    assert (first.created, again.created) == (True, False)
+    assert first.masked_token != token and first.masked_token[:4] == token[:4]
+    [device] = await bob.devices()
+    assert (device["device_id"], device["push_type"]) == ("phone", "voip")
+    assert await bob.unregister(PushType.VOIP) is True
+    assert await bob.unregister(PushType.VOIP) is False  # nothing left: not an error
+    assert await bob.devices() == []
+
+
+async def test_refusals_raise_the_error_class_of_their_code(stack: LocalStack, bob: Client) -> None:
+    with pytest.raises(InvalidToken, match="invalid_token") as bad_token:
+        await bob.register("xyz", PushType.VOIP, Environment.DEVELOPMENT)
+    assert bad_token.value.status == 422
+    with pytest.raises(UnknownCall) as unknown:
+        await bob.answer("no-such-call")
+    assert unknown.value.status == 404 and "no-such-call" in unknown.value.message
+    async with Client(stack.url, "wrong", device_id="phone", retries=0) as stranger:
+        with pytest.raises(Unauthorized):
+            await stranger.devices()
+
+
+async def test_network_failures_are_retried(stack: LocalStack) -> None:
+    async with FlakyProxy(stack.service.port if stack.service else 0, drop=2) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}"
+        async with Client(url, await stack.user_token("bob"), device_id="p", backoff=0.01) as c:
+            registration = await c.register(
+                voip_token(stack), PushType.VOIP, Environment.DEVELOPMENT
+            )
+        assert registration.created
+        assert proxy.connections >= 3
+
+
+async def test_a_server_that_stays_away_gives_server_unavailable(stack: LocalStack) -> None:
+    async with FlakyProxy(0, drop=1000) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}"
+        async with Client(url, "t", device_id="p", retries=2, backoff=0.01) as client:
+            with pytest.raises(ServerUnavailable, match="after 3 attempts"):
+                await client.devices()
+        assert proxy.connections == 3
+
+
+async def test_the_blocking_client_works_without_an_event_loop(stack: LocalStack) -> None:
+    user_token = await stack.user_token("bob")
+    token = voip_token(stack)
+
+    def script() -> list[str]:
+        with BlockingClient(stack.url, user_token, device_id="script") as client:
+            client.register(token, PushType.VOIP, Environment.DEVELOPMENT)
+            return [d["device_id"] for d in client.devices()]
+
+    assert await asyncio.to_thread(script) == ["script"]
+
+
+def test_every_error_code_the_server_sends_has_its_own_class() -> None:
+    source = "\n".join(
+        path.read_text() for path in Path(ringpush.server.__file__).parent.glob("*.py")
+    )
+    sent = set(re.findall(r'ApiError\(\s*\d+,\s*"([a-z_]+)"', source))
+    sent |= set(re.findall(r'error_body\(\s*"([a-z_]+)"', source))
+    sent |= {"not_found", "method_not_allowed"}
+    assert sent, "the pattern found no codes"
+    assert sent - set(ERROR_CLASSES) == set()
+
+
+def test_an_unknown_code_or_a_broken_body_still_gives_an_api_error() -> None:
+    error = error_from_response(418, b'{"error": {"code": "teapot", "message": "short"}}')
+    assert type(error) is ApiError and error.error_code == "teapot"
+    broken = error_from_response(400, b"<html>")
+    assert type(broken) is ApiError and broken.status == 400
+    typed = error_from_response(422, b'{"error": {"code": "invalid_field", "message": "m"}}')
+    assert isinstance(typed, InvalidField)
