@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -24,34 +26,46 @@ async def phone(stack: LocalStack, name: str, user: str, **options: object) -> P
     return app
 
 
+@pytest.fixture
+async def bobs(stack: LocalStack) -> AsyncIterator[tuple[PhoneApp, PhoneApp]]:
+    """Bob's iPhone and iPad, signed in and registered."""
+    iphone, ipad = await phone(stack, "iphone", "bob"), await phone(stack, "ipad", "bob")
+    yield iphone, ipad
+    await iphone.close()
+    await ipad.close()
+
+
+async def ring(stack: LocalStack, phones: tuple[PhoneApp, ...], **call: Any) -> dict[str, Any]:
+    """Call bob; return once every phone rings and follows the call's events."""
+    started: dict[str, Any] = await stack.start_call("bob", "alice", **call)
+    await eventually(lambda: all(p.device.callkit.ringing() for p in phones))
+    async with asyncio.timeout(10):
+        for app in phones:
+            await eventually(lambda: bool(app.sessions))  # noqa: B023
+            for session in app.sessions.values():
+                await session.connected.wait()
+    return started
+
+
 def voip_pushes_to(stack: LocalStack, app: PhoneApp) -> int:
     token = app.device.tokens[PushType.VOIP]
     return len(stack.sandbox.notifications(token=token))
 
 
 async def test_a_call_rings_every_device_and_answering_on_one_stops_the_others(
-    stack: LocalStack,
+    stack: LocalStack, bobs: tuple[PhoneApp, PhoneApp]
 ) -> None:
-    iphone, ipad = await phone(stack, "iphone", "bob"), await phone(stack, "ipad", "bob")
-    call = await stack.start_call("bob", "alice", "Alice", video=True)
+    iphone, ipad = bobs
+    call = await ring(stack, bobs, caller_name="Alice", video=True)
     assert sorted(d["device_id"] for d in call["deliveries"]) == sorted(
         [iphone.device.install_id, ipad.device.install_id]
     )
-    await eventually(
-        lambda: bool(iphone.device.callkit.ringing() and ipad.device.callkit.ringing())
-    )
-    [ring] = iphone.rings
-    assert (ring.call.call_id, ring.call.handle, ring.call.video) == (
-        call["call_id"],
-        "Alice",
-        True,
-    )
+    [rang] = iphone.rings
+    assert (rang.call.call_id, rang.call.handle) == (call["call_id"], "Alice")
+    assert rang.call.video
     assert iphone.device.report_failures == ipad.device.report_failures == []
-    [session] = ipad.sessions.values()
-    async with asyncio.timeout(10):
-        await session.connected.wait()
 
-    iphone.device.callkit.answer(ring.call.uuid)  # the user taps Answer on the iPhone
+    iphone.device.callkit.answer(rang.call.uuid)  # the user taps Answer on the iPhone
     await eventually(lambda: not ipad.device.callkit.ringing())
     [on_ipad] = ipad.device.callkit.calls.values()
     assert (on_ipad.state, on_ipad.end_reason) == (CallKitState.ENDED, "answeredElsewhere")
@@ -64,14 +78,13 @@ async def test_a_call_rings_every_device_and_answering_on_one_stops_the_others(
     # One VoIP push per device, and none to stop the other one ringing.
     await iphone.settled()
     assert voip_pushes_to(stack, iphone) == voip_pushes_to(stack, ipad) == 1
-    await iphone.close()
-    await ipad.close()
 
 
-async def test_two_devices_answering_at_once_exactly_one_wins(stack: LocalStack) -> None:
-    iphone, ipad = await phone(stack, "iphone", "bob"), await phone(stack, "ipad", "bob")
-    call = await stack.start_call("bob", "alice")
-    await eventually(lambda: bool(iphone.sessions and ipad.sessions))
+async def test_two_devices_answering_at_once_exactly_one_wins(
+    stack: LocalStack, bobs: tuple[PhoneApp, PhoneApp]
+) -> None:
+    iphone, ipad = bobs
+    call = await ring(stack, bobs)
     assert iphone.client is not None and ipad.client is not None
     results = await asyncio.gather(
         iphone.client.answer(call["call_id"]),
@@ -84,39 +97,32 @@ async def test_two_devices_answering_at_once_exactly_one_wins(stack: LocalStack)
     # The winner answering again is idempotent.
     winner = iphone.client if not isinstance(results[0], BaseException) else ipad.client
     assert (await winner.answer(call["call_id"]))["state"] == "answered"
-    await iphone.close()
-    await ipad.close()
 
 
-async def test_declining_on_one_device_ends_the_call_everywhere(stack: LocalStack) -> None:
-    iphone, ipad = await phone(stack, "iphone", "bob"), await phone(stack, "ipad", "bob")
-    call = await stack.start_call("bob", "alice")
-    await eventually(lambda: bool(iphone.rings and ipad.rings))
-    [session] = ipad.sessions.values()
-    async with asyncio.timeout(10):
-        await session.connected.wait()
+async def test_declining_on_one_device_ends_the_call_everywhere(
+    stack: LocalStack, bobs: tuple[PhoneApp, PhoneApp]
+) -> None:
+    iphone, ipad = bobs
+    call = await ring(stack, bobs)
     iphone.device.callkit.decline(iphone.rings[0].call.uuid)
     await eventually(lambda: bool(ipad.ended))
     assert ipad.ended[0].outcome is CallOutcome.DECLINED_ELSEWHERE
     assert not ipad.device.callkit.ringing()
     state = await stack.calling_service("GET", f"/v1/calls/{call['call_id']}")
     assert (state["state"], state["end_reason"]) == ("ended", "declined")
-    await iphone.close()
-    await ipad.close()
 
 
-async def test_a_canceled_call_stops_ringing_on_every_device(stack: LocalStack) -> None:
-    iphone, ipad = await phone(stack, "iphone", "bob"), await phone(stack, "ipad", "bob")
-    call = await stack.start_call("bob", "alice")
-    await eventually(lambda: bool(iphone.rings and ipad.rings))
+async def test_a_canceled_call_stops_ringing_on_every_device(
+    stack: LocalStack, bobs: tuple[PhoneApp, PhoneApp]
+) -> None:
+    iphone, ipad = bobs
+    call = await ring(stack, bobs)
     await stack.calling_service("POST", f"/v1/calls/{call['call_id']}/end", {"reason": "canceled"})
     await eventually(lambda: len(iphone.ended) == len(ipad.ended) == 1)
     assert {e.outcome for e in iphone.ended + ipad.ended} == {CallOutcome.CANCELED}
     assert not iphone.device.callkit.ringing() and not ipad.device.callkit.ringing()
     [ended] = iphone.device.callkit.calls.values()
     assert ended.end_reason == "remoteEnded"
-    await iphone.close()
-    await ipad.close()
 
 
 async def test_unreported_voip_pushes_count_as_failures_and_repeated_ones_stop_delivery(
