@@ -23,9 +23,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# nghttpd (Debian nghttp2-server) is an independent HTTP/2 server the interop tests use.
+# Debian packages the tests use: nghttpd (interop) and PostgreSQL (the tests start their own).
 system-packages:
-	@[ -x /usr/sbin/nghttpd ] || command -v nghttpd >/dev/null 2>&1 || ./scripts/install-system-packages.sh
+	@./scripts/install-system-packages.sh
 
 unit: $(STAMP) system-packages
 	$(BIN)/pytest -q

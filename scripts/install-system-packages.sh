@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs when they are missing.
+# Installs the Debian packages the test suite needs when they are missing:
+# nghttp2-server (nghttpd, an independent HTTP/2 server for interop tests) and postgresql
+# (the tests start their own server from /usr/lib/postgresql/*/bin).
 # Runs apt-get directly as root (as on CI) or through sudo otherwise.
 set -euo pipefail
-packages=(nghttp2-server)
+packages=()
+[ -x /usr/sbin/nghttpd ] || command -v nghttpd >/dev/null 2>&1 || packages+=(nghttp2-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+[ ${#packages[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   apt=(apt-get)
 elif command -v sudo >/dev/null 2>&1; then
