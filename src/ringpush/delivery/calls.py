@@ -19,7 +19,7 @@ from ringpush.delivery.call_events import CallEventHub
 from ringpush.delivery.queueing import push_for_device
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.registry.outbox_models import OutboxPush
-from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.registry.store import Registry
 
 #: Seconds APNs may hold a VoIP push: 0, deliver now or never, so no phone rings late.
 VOIP_EXPIRATION = 0
@@ -78,7 +78,7 @@ class EndedCall:
 class CallService:
     def __init__(
         self,
-        registry: SqliteRegistry,
+        registry: Registry,
         wake: Callable[[], None],
         clock: Callable[[], datetime],
         events: CallEventHub | None = None,

@@ -7,11 +7,11 @@ import contextlib
 
 from ringpush.delivery.worker import DeliveryWorker
 from ringpush.registry.outbox_models import OutboxPush
-from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.registry.store import Registry
 
 
 async def first_outcomes(
-    registry: SqliteRegistry,
+    registry: Registry,
     worker: DeliveryWorker,
     pushes: list[OutboxPush],
     wait_seconds: float,

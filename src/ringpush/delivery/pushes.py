@@ -12,7 +12,7 @@ from ringpush.apns.notification import Notification, compact_json
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.queueing import push_for_device
 from ringpush.registry.outbox_models import OutboxPush
-from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.registry.store import Registry
 
 #: A token only used to run the notification rules before anything is stored.
 _PROBE_TOKEN = "00" * 32
@@ -20,7 +20,7 @@ _PROBE_TOKEN = "00" * 32
 
 class PushService:
     def __init__(
-        self, registry: SqliteRegistry, wake: Callable[[], None], clock: Callable[[], datetime]
+        self, registry: Registry, wake: Callable[[], None], clock: Callable[[], datetime]
     ) -> None:
         self._registry = registry
         self._wake = wake

@@ -25,7 +25,7 @@ from ringpush.delivery.classify import Decision, classify
 from ringpush.delivery.clients import ApnsClients, NoCredentials
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.registry.outbox_models import OutboxPush, PushState
-from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.registry.store import Registry
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def utc_now() -> datetime:
 class DeliveryWorker:
     def __init__(
         self,
-        registry: SqliteRegistry,
+        registry: Registry,
         clients: ApnsClients,
         *,
         clock: Callable[[], datetime] = utc_now,

@@ -1,13 +1,19 @@
-"""The registry interface every storage backend implements (SQLite now, PostgreSQL next)."""
+"""The registry interface every storage backend implements (SQLite now, PostgreSQL next).
+
+Delivery and the server depend on these protocols only, never on a backend's class.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.registry.call_models import Call, EndReason
 from ringpush.registry.models import App, Device, Registration
+from ringpush.registry.outbox_models import OutboxPush, PushState
 
 
 class RegistryError(Exception):
@@ -20,7 +26,82 @@ class UnknownApp(RegistryError):
     code = "unknown_app"
 
 
+class Outbox(Protocol):
+    """Every push is written here before it is sent; senders claim due ones under a lease."""
+
+    async def enqueue(self, pushes: Sequence[OutboxPush]) -> None: ...
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxPush]:
+        """Take up to ``limit`` due pushes (and ones whose sender's lease ran out): each
+        claimed by exactly one sender per attempt."""
+
+    async def finish(
+        self,
+        push_id: str,
+        state: PushState,
+        now: datetime,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+    ) -> None: ...
+
+    async def retry_at(
+        self,
+        push_id: str,
+        when: datetime,
+        now: datetime,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        environment: Environment | None = None,
+    ) -> None: ...
+
+    async def withdraw_call(self, app_id: str, call_id: str, now: datetime) -> int: ...
+
+    async def get(self, push_id: str) -> OutboxPush | None: ...
+
+    async def query(
+        self,
+        *,
+        app_id: str | None = None,
+        call_id: str | None = None,
+        user_id: str | None = None,
+        device_id: str | None = None,
+        apns_id: str | None = None,
+        limit: int = 500,
+    ) -> list[OutboxPush]: ...
+
+    async def depth(self) -> int: ...
+
+
+class CallStore(Protocol):
+    async def create(self, call: Call) -> bool:
+        """False if the app already has a call with this id."""
+
+    async def get(self, app_id: str, call_id: str) -> Call | None: ...
+
+    async def end(
+        self,
+        app_id: str,
+        call_id: str,
+        reason: EndReason,
+        now: datetime,
+        *,
+        device_id: str | None = None,
+        answered: bool = False,
+    ) -> tuple[Call | None, bool]:
+        """End a ringing call; the bool says whether this request changed it."""
+
+    async def overdue(self, now: datetime) -> list[Call]: ...
+
+
 class Registry(Protocol):
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def calls(self) -> CallStore: ...
+
     async def close(self) -> None: ...
 
     # apps

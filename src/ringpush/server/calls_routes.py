@@ -17,7 +17,7 @@ from ringpush.delivery.pushes import PushService
 from ringpush.delivery.worker import DeliveryWorker
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.registry.outbox_models import OutboxPush
-from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.registry.store import Registry
 from ringpush.server.auth import Principal, Role, forbidden
 from ringpush.server.errors import ApiError
 from ringpush.server.schemas import (
@@ -74,7 +74,7 @@ def call_out(call: Call, deliveries: list[OutboxPush], withdrawn: int = 0) -> Ca
 
 
 def build_calls_router(
-    registry: SqliteRegistry,
+    registry: Registry,
     calls: CallService,
     pushes: PushService,
     worker: DeliveryWorker,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.pushes import PushService
 from ringpush.delivery.worker import DeliveryWorker
-from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.registry.store import Registry
 from ringpush.server.auth import Authenticator
 
 
@@ -19,7 +19,7 @@ def utc_now() -> datetime:
 
 @dataclass
 class ServerState:
-    registry: SqliteRegistry
+    registry: Registry
     authenticator: Authenticator
     calls: CallService | None = None
     pushes: PushService | None = None
