@@ -29,6 +29,7 @@ from ringpush.sdk import (
     ManagedPush,
     RingpushError,
 )
+from ringpush.sdk.incoming import call_uuid
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +132,9 @@ class PhoneApp:
 
     def _call_ended(self, ended: CallEnded) -> None:
         self.ended.append(ended)
-        call_uuid = next(
-            (u for u, s in self.sessions.items() if s.call.call_id == ended.call_id), None
-        )
-        if call_uuid is not None and not ended.here:
-            self.device.callkit.report_call_ended(call_uuid, _CALLKIT_REASONS[ended.outcome])
+        if not ended.here:  # CallKit ignores a call it does not show
+            reason = _CALLKIT_REASONS[ended.outcome]
+            self.device.callkit.report_call_ended(call_uuid(ended.call_id), reason)
             who = f" on {ended.device_id}" if ended.device_id else ""
             self._say(f"stopped ringing: {ended.outcome.value}{who} (call event, no push)")
 

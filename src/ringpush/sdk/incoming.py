@@ -18,6 +18,11 @@ from ringpush.apns.push_type import PushType
 CALL_UUID_NAMESPACE = uuid.UUID("6f1c2f8e-3b1a-5d3e-9a57-2b5f1f1c0a11")
 
 
+def call_uuid(call_id: str) -> uuid.UUID:
+    """The CallKit UUID of a call: the same on every device and in every event."""
+    return uuid.uuid5(CALL_UUID_NAMESPACE, call_id)
+
+
 class NotACallPush(ValueError):
     """A VoIP payload that is not a ringpush call invitation."""
 
@@ -36,7 +41,7 @@ class IncomingCall:
     @property
     def uuid(self) -> uuid.UUID:
         """The CallKit UUID of this call (the same on every device)."""
-        return uuid.uuid5(CALL_UUID_NAMESPACE, self.call_id)
+        return call_uuid(self.call_id)
 
     @property
     def handle(self) -> str:
