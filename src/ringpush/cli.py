@@ -268,7 +268,11 @@ def serve(
     port: Annotated[int, typer.Option(envvar="RINGPUSH_PORT", help="HTTP port.")] = 8080,
     database: Annotated[
         str,
-        typer.Option(envvar="RINGPUSH_DATABASE", help="sqlite:///path (the default backend)."),
+        typer.Option(
+            envvar="RINGPUSH_DATABASE",
+            help="sqlite:///path (the default, one instance) or postgresql://user@host:port/db"
+            " (several instances on one database).",
+        ),
     ] = "sqlite:///.ringpush/ringpush.db",
     state_dir: Annotated[
         Path,
@@ -301,7 +305,6 @@ def serve(
         ServeSettings,
         read_config_file,
         serve_until_stopped,
-        sqlite_path,
     )
 
     if config is not None:
@@ -325,6 +328,8 @@ def serve(
             state_dir = Path(str(from_file["state_dir"]))
         if "delivery_lease" in from_file and not given("delivery_lease"):
             delivery_lease = float(str(from_file["delivery_lease"]))
+    from ringpush.registry.connect import sqlite_path
+
     try:
         sqlite_path(database)
     except ValueError as exc:

@@ -71,7 +71,7 @@ def test_serve_keeps_apps_devices_and_user_tokens_across_a_restart(tmp_path: Pat
 def test_serve_refuses_an_unknown_database_scheme(tmp_path: Path) -> None:
     done = ringpush("serve", "--database", "mysql://x", "--state-dir", str(tmp_path))
     assert done.returncode == 2
-    assert "unsupported database URL scheme 'mysql'" in done.stderr
+    assert "unsupported database URL 'mysql'" in done.stderr
 
 
 def test_serve_reads_a_config_file_and_flags_win(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Delivery against the real sandbox (both environments) and a real SQLite file."""
+"""Delivery against the real sandbox (both environments) and a real database: each test
+runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +15,7 @@ from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.worker import DeliveryWorker
-from ringpush.registry import App, SecretBox, SqliteRegistry
+from ringpush.registry import App, SecretBox, SqlRegistry, open_registry
 from ringpush.registry.models import Device
 from ringpush.registry.outbox_models import OutboxPush, PushState
 from ringpush.sandbox import Sandbox
@@ -26,7 +26,7 @@ BUNDLE = "com.example.app"
 @dataclass
 class World:
     sandbox: Sandbox
-    registry: SqliteRegistry
+    registry: SqlRegistry
     worker: DeliveryWorker
     clock: list[datetime]
 
@@ -83,14 +83,14 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def world(database_url: str) -> AsyncIterator[World]:
     key = generate_signing_key()
     sandbox = Sandbox()
     sandbox.register_key(key.key_id, key.team_id, key.pem)
     await sandbox.start(
         control_port=None, environments=(Environment.DEVELOPMENT, Environment.PRODUCTION)
     )
-    registry = await SqliteRegistry.open(tmp_path / "d.db", SecretBox({"k": b"\3" * 32}, "k"))
+    registry = await open_registry(database_url, SecretBox({"k": b"\3" * 32}, "k"))
     urls = (
         f"development={sandbox.url(Environment.DEVELOPMENT)},"
         f"production={sandbox.url(Environment.PRODUCTION)}"

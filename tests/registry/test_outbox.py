@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
-from ringpush.registry import SecretBox, SqliteRegistry
+from ringpush.registry import SecretBox, SqlRegistry, open_registry
 from ringpush.registry.outbox_models import OutboxPush, PushState
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -42,15 +41,15 @@ def push(call_id: str | None = "call-1", **changes: object) -> OutboxPush:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteRegistry]:
-    registry = await SqliteRegistry.open(tmp_path / "o.db", SecretBox({"k": b"\2" * 32}, "k"))
+async def store(database_url: str) -> AsyncIterator[SqlRegistry]:
+    registry = await open_registry(database_url, SecretBox({"k": b"\2" * 32}, "k"))
     try:
         yield registry
     finally:
         await registry.close()
 
 
-async def test_claimed_push_is_not_claimed_twice_while_leased(store: SqliteRegistry) -> None:
+async def test_claimed_push_is_not_claimed_twice_while_leased(store: SqlRegistry) -> None:
     queued = push()
     await store.outbox.enqueue([queued])
     [claimed] = await store.outbox.claim_due(T0, 10, LEASE)
@@ -62,16 +61,16 @@ async def test_claimed_push_is_not_claimed_twice_while_leased(store: SqliteRegis
 
 
 async def test_a_crashed_senders_push_is_claimed_again_after_its_lease(
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
     """Restart mid-delivery: the push comes back with the same apns-id."""
     box = SecretBox({"k": b"\2" * 32}, "k")
-    first = await SqliteRegistry.open(tmp_path / "crash.db", box)
+    first = await open_registry(database_url, box)
     queued = push()
     await first.outbox.enqueue([queued])
     await first.outbox.claim_due(T0, 10, LEASE)
     await first.close()  # the process dies here, push unsent
-    second = await SqliteRegistry.open(tmp_path / "crash.db", box)
+    second = await open_registry(database_url, box)
     assert await second.outbox.claim_due(T0 + timedelta(seconds=10), 10, LEASE) == []
     [again] = await second.outbox.claim_due(T0 + LEASE, 10, LEASE)
     assert again.apns_id == queued.apns_id
@@ -79,14 +78,14 @@ async def test_a_crashed_senders_push_is_claimed_again_after_its_lease(
     await second.close()
 
 
-async def test_pushes_are_due_only_at_their_time(store: SqliteRegistry) -> None:
+async def test_pushes_are_due_only_at_their_time(store: SqlRegistry) -> None:
     later = push(next_attempt_at=T0 + timedelta(seconds=3))
     await store.outbox.enqueue([later])
     assert await store.outbox.claim_due(T0, 10, LEASE) == []
     assert len(await store.outbox.claim_due(T0 + timedelta(seconds=3), 10, LEASE)) == 1
 
 
-async def test_finish_and_retry_record_the_outcome(store: SqliteRegistry) -> None:
+async def test_finish_and_retry_record_the_outcome(store: SqlRegistry) -> None:
     a, b = push(), push()
     await store.outbox.enqueue([a, b])
     await store.outbox.claim_due(T0, 10, LEASE)
@@ -110,7 +109,7 @@ async def test_finish_and_retry_record_the_outcome(store: SqliteRegistry) -> Non
     assert await store.outbox.depth() == 1
 
 
-async def test_withdrawing_a_call_stops_its_unsent_pushes_only(store: SqliteRegistry) -> None:
+async def test_withdrawing_a_call_stops_its_unsent_pushes_only(store: SqlRegistry) -> None:
     waiting, in_flight, other = push(), push(), push(call_id="call-2")
     await store.outbox.enqueue([in_flight])
     await store.outbox.claim_due(T0, 10, LEASE)
@@ -123,7 +122,7 @@ async def test_withdrawing_a_call_stops_its_unsent_pushes_only(store: SqliteRegi
     assert claimed.push_id == other.push_id
 
 
-async def test_deliveries_are_queryable(store: SqliteRegistry) -> None:
+async def test_deliveries_are_queryable(store: SqlRegistry) -> None:
     a, b = push(), push(call_id="call-2", user_id="alice", device_id="pad")
     await store.outbox.enqueue([a, b])
     assert [p.push_id for p in await store.outbox.query(call_id="call-1")] == [a.push_id]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ringpush.apns.environment import Environment
-from ringpush.registry import SecretBox, SqliteRegistry
+from ringpush.registry import SecretBox, SqlRegistry
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator
 from ringpush.server.embedded import EmbeddedHttpServer
@@ -47,7 +47,9 @@ class Running:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Running]:
-    registry = await SqliteRegistry.open(tmp_path / "server.db", SecretBox({"k": b"\1" * 32}, "k"))
+    registry = await SqlRegistry.open_sqlite(
+        tmp_path / "server.db", SecretBox({"k": b"\1" * 32}, "k")
+    )
     authenticator = Authenticator(registry, ADMIN_KEY, secrets.token_bytes(32))
     http_server = EmbeddedHttpServer(create_app(ServerState(registry, authenticator)))
     port = await http_server.start()

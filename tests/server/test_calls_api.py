@@ -19,7 +19,7 @@ from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.pushes import PushService
 from ringpush.delivery.worker import DeliveryWorker, utc_now
-from ringpush.registry import SecretBox, SqliteRegistry
+from ringpush.registry import SecretBox, SqlRegistry
 from ringpush.sandbox import Sandbox
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator
@@ -58,7 +58,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     sandbox = Sandbox()
     sandbox.register_key(key.key_id, key.team_id, key.pem)
     await sandbox.start(control_port=None)
-    registry = await SqliteRegistry.open(tmp_path / "calls.db", SecretBox({"k": b"\4" * 32}, "k"))
+    registry = await SqlRegistry.open_sqlite(
+        tmp_path / "calls.db", SecretBox({"k": b"\4" * 32}, "k")
+    )
     clients = ApnsClients(request_timeout=5)
     worker = DeliveryWorker(registry, clients, poll_seconds=0.05)
     worker.start()

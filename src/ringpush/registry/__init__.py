@@ -1,12 +1,14 @@
-"""Device and app storage behind one interface (:class:`Registry`); SQLite by default.
+"""Device and app storage behind one interface (:class:`Registry`), in SQL: SQLite by
+default, PostgreSQL for several instances (:func:`open_registry` picks by URL).
 
 Device tokens and signing keys are sealed with AES-GCM (:mod:`ringpush.registry.sealing`)
 and found through keyed hashes, never through plaintext.
 """
 
+from ringpush.registry.connect import open_registry
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.sealing import SealingError, SecretBox, load_secret_box
-from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.registry.sql_registry import SqlRegistry
 from ringpush.registry.store import Registry, RegistryError, UnknownApp
 
 __all__ = [
@@ -17,7 +19,8 @@ __all__ = [
     "RegistryError",
     "SealingError",
     "SecretBox",
-    "SqliteRegistry",
+    "SqlRegistry",
     "UnknownApp",
     "load_secret_box",
+    "open_registry",
 ]

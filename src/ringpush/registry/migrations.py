@@ -2,11 +2,21 @@
 
 Each migration is a list of statements; ``schema_version`` records the last one applied.
 New versions are appended, never edited, so a database of any age can be brought up to
-date. Dialect-neutral SQL where possible, so the PostgreSQL backend can follow the same
-numbering.
+date. Both engines follow the same numbering from the same statements: they are written
+for SQLite and :func:`for_dialect` maps the two column types that differ (``BLOB`` and
+``INTEGER``, which PostgreSQL spells ``BYTEA`` and ``BIGINT`` for our microsecond
+timestamps). Instances starting at once on one PostgreSQL database take turns: the
+migration holds an advisory lock for its transaction.
 """
 
 from __future__ import annotations
+
+import re
+
+from ringpush.registry.database import Database, Dialect
+
+#: Any fixed number: the advisory lock ringpush's migrations hold on PostgreSQL.
+MIGRATION_LOCK = 0x72696E67
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
@@ -114,6 +124,50 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        5,
+        "one provider token per signing key for every instance",
+        [
+            """CREATE TABLE provider_tokens (
+                team_id TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                token_sealed BLOB,
+                issued_s INTEGER,
+                PRIMARY KEY (team_id, key_id)
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def for_dialect(statement: str, dialect: Dialect) -> str:
+    if dialect is Dialect.POSTGRESQL:
+        statement = re.sub(r"\bBLOB\b", "BYTEA", statement)
+        statement = re.sub(r"\bINTEGER\b", "BIGINT", statement)
+    return statement
+
+
+async def migrate(database: Database) -> int:
+    """Apply every migration the database lacks, all in one transaction; returns the
+    version it is at afterwards."""
+    async with database.transaction() as db:
+        if database.dialect is Dialect.POSTGRESQL:
+            await db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        row = await db.fetchone("SELECT MAX(version) FROM schema_version")
+        current = int(row[0]) if row and row[0] is not None else 0
+        for version, _name, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                await db.execute(for_dialect(statement, database.dialect))
+            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            current = version
+    return current
+
+
+async def schema_version(database: Database) -> int:
+    row = await database.fetchone("SELECT MAX(version) FROM schema_version")
+    return int(row[0]) if row and row[0] is not None else 0

@@ -18,8 +18,9 @@ from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.pushes import PushService
 from ringpush.delivery.worker import DeliveryWorker, utc_now
+from ringpush.registry.connect import open_registry, redacted
 from ringpush.registry.sealing import load_secret_box
-from ringpush.registry.sqlite import SqliteRegistry
+from ringpush.registry.sql_registry import SqlRegistry
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator, load_admin_key
 from ringpush.server.embedded import EmbeddedHttpServer
@@ -75,22 +76,10 @@ def read_config_file(path: Path) -> dict[str, object]:
     return data
 
 
-def sqlite_path(database: str) -> Path:
-    """The file of a ``sqlite:///path`` URL (``sqlite:////abs/path`` for absolute)."""
-    prefix = "sqlite:///"
-    if not database.startswith(prefix):
-        scheme = database.split(":", 1)[0]
-        raise ValueError(
-            f"unsupported database URL scheme {scheme!r}: use sqlite:///path"
-            " (PostgreSQL comes with a later release)"
-        )
-    return Path(database[len(prefix) :])
-
-
 class RingpushService:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.registry: SqliteRegistry | None = None
+        self.registry: SqlRegistry | None = None
         self._clients = ApnsClients()
         self._worker: DeliveryWorker | None = None
         self._http: EmbeddedHttpServer | None = None
@@ -101,10 +90,8 @@ class RingpushService:
 
     async def start(self) -> None:
         settings = self.settings
-        path = sqlite_path(settings.database)
-        path.parent.mkdir(parents=True, exist_ok=True)
         box = load_secret_box(settings.state_dir / "secret.json")
-        self.registry = await SqliteRegistry.open(path, box)
+        self.registry = await open_registry(settings.database, box)
         self.admin_key, self.admin_key_file = load_admin_key(settings.state_dir)
         self._worker = DeliveryWorker(
             self.registry, self._clients, lease=timedelta(seconds=settings.lease_seconds)
@@ -147,7 +134,7 @@ async def serve_until_stopped(
     await service.start()
     try:
         say(f"ringpush serving on http://{settings.host}:{service.port} (API docs at /docs)")
-        say(f"database: {settings.database}")
+        say(f"database: {redacted(settings.database)}")
         if service.admin_key_file is not None:
             say(f"operator API key written to {service.admin_key_file} (mode 0600)")
         else:

@@ -1,28 +1,27 @@
-"""The SQLite registry: one file, WAL mode, the default backend.
+"""The registry in SQL: apps, devices and service keys, on SQLite or PostgreSQL.
 
-Every multi-statement change runs in one ``BEGIN IMMEDIATE`` transaction behind an
-asyncio lock, so concurrent requests on the one connection never interleave.
+One implementation for both engines (:mod:`ringpush.registry.database`); multi-statement
+changes run in one transaction each, so two instances on one PostgreSQL database (or two
+requests on one SQLite file) never see half a change.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
-from ringpush.registry.migrations import MIGRATIONS
+from ringpush.registry.database import Database
+from ringpush.registry.migrations import migrate, schema_version
 from ringpush.registry.models import App, Device, Registration
+from ringpush.registry.provider_tokens import SqlProviderTokens
 from ringpush.registry.sealing import SecretBox
-from ringpush.registry.sqlite_calls import SqliteCalls
-from ringpush.registry.sqlite_outbox import SqliteOutbox
+from ringpush.registry.sql_calls import SqlCalls
+from ringpush.registry.sql_outbox import SqlOutbox
+from ringpush.registry.timestamps import from_us, maybe_from_us, to_us
 
 TOKEN = "device-token"
 SIGNING_KEY = "signing-key"
@@ -30,77 +29,51 @@ CERTIFICATE = "certificate"
 SERVICE_KEY = "service-key"
 
 
-def to_us(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
-
-
-def from_us(value: int | None) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
-
-
-def _at(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
-
-
-class SqliteRegistry:
-    def __init__(self, db: aiosqlite.Connection, box: SecretBox) -> None:
+class SqlRegistry:
+    def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
         self._box = box
-        self._lock = asyncio.Lock()
-        self.outbox = SqliteOutbox(self)
-        self.calls = SqliteCalls(self)
+        self._outbox = SqlOutbox(db, box)
+        self._calls = SqlCalls(db)
+        self._provider_tokens = SqlProviderTokens(db, box)
+
+    @property
+    def outbox(self) -> SqlOutbox:
+        return self._outbox
+
+    @property
+    def calls(self) -> SqlCalls:
+        return self._calls
+
+    @property
+    def provider_tokens(self) -> SqlProviderTokens:
+        return self._provider_tokens
 
     @property
     def box(self) -> SecretBox:
         return self._box
 
     @property
-    def db(self) -> aiosqlite.Connection:
+    def db(self) -> Database:
         return self._db
 
     @classmethod
-    async def open(cls, path: str | Path, box: SecretBox) -> SqliteRegistry:
-        db = await aiosqlite.connect(str(path), isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        registry = cls(db, box)
-        await registry._migrate()
-        return registry
+    async def open(cls, db: Database, box: SecretBox) -> SqlRegistry:
+        """The registry on ``db``, its schema brought up to date first."""
+        await migrate(db)
+        return cls(db, box)
+
+    @classmethod
+    async def open_sqlite(cls, path: str | Path, box: SecretBox) -> SqlRegistry:
+        from ringpush.registry.sqlite_database import SqliteDatabase
+
+        return await cls.open(await SqliteDatabase.open(path), box)
 
     async def close(self) -> None:
         await self._db.close()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    async def _migrate(self) -> None:
-        async with self.transaction() as db:
-            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            row = await (await db.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-            current = row[0] if row and row[0] is not None else 0
-            for version, _name, statements in MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    await db.execute(statement)
-                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-
     async def schema_version(self) -> int:
-        cursor = await self._db.execute("SELECT MAX(version) FROM schema_version")
-        row = await cursor.fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        return await schema_version(self._db)
 
     # -- apps -------------------------------------------------------------------------
     async def put_app(self, app: App) -> App:
@@ -109,7 +82,7 @@ class SqliteRegistry:
         certificate = (
             self._box.seal(app.certificate_pem, CERTIFICATE) if app.certificate_pem else None
         )
-        async with self.transaction() as db:
+        async with self._db.transaction() as db:
             await db.execute(
                 """INSERT INTO apps (app_id, bundle_id, team_id, key_id, default_environment,
                        signing_key_sealed, certificate_sealed, apns_base_url, ca_pem,
@@ -142,18 +115,17 @@ class SqliteRegistry:
         return stored
 
     async def get_app(self, app_id: str) -> App | None:
-        cursor = await self._db.execute("SELECT * FROM apps WHERE app_id = ?", (app_id,))
-        row = await cursor.fetchone()
+        row = await self._db.fetchone("SELECT * FROM apps WHERE app_id = ?", (app_id,))
         return None if row is None else self._app(row)
 
     async def list_apps(self) -> list[App]:
-        cursor = await self._db.execute("SELECT * FROM apps ORDER BY app_id")
-        return [self._app(row) for row in await cursor.fetchall()]
+        return [
+            self._app(row) for row in await self._db.fetchall("SELECT * FROM apps ORDER BY app_id")
+        ]
 
     async def delete_app(self, app_id: str) -> bool:
-        async with self.transaction() as db:
-            cursor = await db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,))
-            return cursor.rowcount > 0
+        async with self._db.transaction() as db:
+            return await db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,)) > 0
 
     def _app(self, row: Any) -> App:
         signing = row["signing_key_sealed"]
@@ -168,14 +140,14 @@ class SqliteRegistry:
             certificate_pem=self._box.open(certificate, CERTIFICATE) if certificate else None,
             apns_base_url=row["apns_base_url"],
             ca_pem=row["ca_pem"],
-            created_at=from_us(row["created_us"]),
-            updated_at=from_us(row["updated_us"]),
+            created_at=maybe_from_us(row["created_us"]),
+            updated_at=maybe_from_us(row["updated_us"]),
         )
 
     # -- service keys -----------------------------------------------------------------
     async def add_service_key(self, *, app_id: str, key: str, name: str) -> None:
         """Store a calling service's API key, as a keyed hash only."""
-        async with self.transaction() as db:
+        async with self._db.transaction() as db:
             await db.execute(
                 "INSERT INTO service_keys (key_hash, app_id, name, created_us) VALUES (?, ?, ?, ?)",
                 (
@@ -187,11 +159,10 @@ class SqliteRegistry:
             )
 
     async def app_of_service_key(self, key: str) -> str | None:
-        cursor = await self._db.execute(
+        row = await self._db.fetchone(
             "SELECT app_id FROM service_keys WHERE key_hash = ?",
             (self._box.lookup_hash(key.encode(), SERVICE_KEY),),
         )
-        row = await cursor.fetchone()
         return None if row is None else str(row[0])
 
     # -- devices ----------------------------------------------------------------------
@@ -210,13 +181,12 @@ class SqliteRegistry:
         token_hash = self._box.lookup_hash(token.encode(), TOKEN)
         at = to_us(now)
         key = (app_id, user_id, device_id, push_type.value)
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        async with self._db.transaction() as db:
+            existing = await db.fetchone(
                 """SELECT token_hash, created_us FROM devices
                    WHERE app_id = ? AND user_id = ? AND device_id = ? AND push_type = ?""",
                 key,
             )
-            existing = await cursor.fetchone()
             if existing is not None and existing["token_hash"] == token_hash:
                 await db.execute(
                     """UPDATE devices SET last_seen_us = ?, environment = ?,
@@ -228,22 +198,32 @@ class SqliteRegistry:
                 created = False
                 moved: list[tuple[str, str]] = []
             else:
-                cursor = await db.execute(
-                    """SELECT user_id, device_id FROM devices
+                moved = [
+                    (r["user_id"], r["device_id"])
+                    for r in await db.fetchall(
+                        """SELECT user_id, device_id FROM devices
                        WHERE app_id = ? AND push_type = ? AND token_hash = ?""",
-                    (app_id, push_type.value, token_hash),
-                )
-                moved = [(r["user_id"], r["device_id"]) for r in await cursor.fetchall()]
+                        (app_id, push_type.value, token_hash),
+                    )
+                ]
                 await db.execute(
                     "DELETE FROM devices WHERE app_id = ? AND push_type = ? AND token_hash = ?",
                     (app_id, push_type.value, token_hash),
                 )
                 created_us = existing["created_us"] if existing is not None else at
                 await db.execute(
-                    """INSERT OR REPLACE INTO devices (app_id, user_id, device_id, push_type,
+                    """INSERT INTO devices (app_id, user_id, device_id, push_type,
                            token_hash, token_sealed, environment, created_us, updated_us,
                            last_seen_us, invalidated_us, invalid_reason)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)""",
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)
+                       ON CONFLICT (app_id, user_id, device_id, push_type) DO UPDATE SET
+                           token_hash = excluded.token_hash,
+                           token_sealed = excluded.token_sealed,
+                           environment = excluded.environment,
+                           created_us = excluded.created_us,
+                           updated_us = excluded.updated_us,
+                           last_seen_us = excluded.last_seen_us,
+                           invalidated_us = NULL, invalid_reason = NULL""",
                     (
                         *key,
                         token_hash,
@@ -255,12 +235,11 @@ class SqliteRegistry:
                     ),
                 )
                 created = existing is None
-            cursor = await db.execute(
+            row = await db.fetchone(
                 """SELECT * FROM devices
                    WHERE app_id = ? AND user_id = ? AND device_id = ? AND push_type = ?""",
                 key,
             )
-            row = await cursor.fetchone()
         assert row is not None
         return Registration(self._device(row), created, tuple(moved))
 
@@ -272,9 +251,8 @@ class SqliteRegistry:
         if push_type is not None:
             sql += " AND push_type = ?"
             args.append(push_type.value)
-        async with self.transaction() as db:
-            cursor = await db.execute(sql, args)
-            return cursor.rowcount
+        async with self._db.transaction() as db:
+            return await db.execute(sql, args)
 
     async def devices_of_user(
         self, app_id: str, user_id: str, push_type: PushType | None = None
@@ -284,59 +262,75 @@ class SqliteRegistry:
         if push_type is not None:
             sql += " AND push_type = ?"
             args.append(push_type.value)
-        cursor = await self._db.execute(sql + " ORDER BY device_id, push_type", args)
-        return [self._device(row) for row in await cursor.fetchall()]
+        return [
+            self._device(row)
+            for row in await self._db.fetchall(sql + " ORDER BY device_id, push_type", args)
+        ]
 
     async def list_users(self, app_id: str) -> list[str]:
-        cursor = await self._db.execute(
-            "SELECT DISTINCT user_id FROM devices WHERE app_id = ? ORDER BY user_id", (app_id,)
-        )
-        return [row[0] for row in await cursor.fetchall()]
+        return [
+            row[0]
+            for row in await self._db.fetchall(
+                "SELECT DISTINCT user_id FROM devices WHERE app_id = ? ORDER BY user_id", (app_id,)
+            )
+        ]
 
     async def invalidate_token(
         self, *, app_id: str, token: str, invalid_since: datetime, reason: str
     ) -> bool:
         token_hash = self._box.lookup_hash(normalize_device_token(token).encode(), TOKEN)
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                """DELETE FROM devices WHERE app_id = ? AND token_hash = ?
+        async with self._db.transaction() as db:
+            return (
+                await db.execute(
+                    """DELETE FROM devices WHERE app_id = ? AND token_hash = ?
                    AND last_seen_us <= ?""",
-                (app_id, token_hash, to_us(invalid_since)),
+                    (app_id, token_hash, to_us(invalid_since)),
+                )
+                > 0
             )
-            return cursor.rowcount > 0
 
     async def set_environment(self, *, app_id: str, token: str, environment: Environment) -> bool:
         token_hash = self._box.lookup_hash(normalize_device_token(token).encode(), TOKEN)
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                """UPDATE devices SET environment = ?, updated_us = ?
+        async with self._db.transaction() as db:
+            return (
+                await db.execute(
+                    """UPDATE devices SET environment = ?, updated_us = ?
                    WHERE app_id = ? AND token_hash = ? AND environment != ?""",
-                (
-                    environment.value,
-                    to_us(datetime.now(UTC)),
-                    app_id,
-                    token_hash,
-                    environment.value,
-                ),
+                    (
+                        environment.value,
+                        to_us(datetime.now(UTC)),
+                        app_id,
+                        token_hash,
+                        environment.value,
+                    ),
+                )
+                > 0
             )
-            return cursor.rowcount > 0
 
     async def reseal_all(self) -> int:
         """Rotation: seal every secret again under the current master key."""
         resealed = 0
-        async with self.transaction() as db:
-            cursor = await db.execute("SELECT rowid, token_sealed FROM devices")
-            for row in await cursor.fetchall():
+        async with self._db.transaction() as db:
+            rows = await db.fetchall(
+                "SELECT app_id, user_id, device_id, push_type, token_sealed FROM devices"
+            )
+            for row in rows:
                 plain = self._box.open(row["token_sealed"], TOKEN)
                 await db.execute(
-                    "UPDATE devices SET token_sealed = ? WHERE rowid = ?",
-                    (self._box.seal(plain, TOKEN), row["rowid"]),
+                    """UPDATE devices SET token_sealed = ?
+                       WHERE app_id = ? AND user_id = ? AND device_id = ? AND push_type = ?""",
+                    (
+                        self._box.seal(plain, TOKEN),
+                        row["app_id"],
+                        row["user_id"],
+                        row["device_id"],
+                        row["push_type"],
+                    ),
                 )
                 resealed += 1
-            cursor = await db.execute(
+            for row in await db.fetchall(
                 "SELECT app_id, signing_key_sealed, certificate_sealed FROM apps"
-            )
-            for row in await cursor.fetchall():
+            ):
                 for column, context in (
                     ("signing_key_sealed", SIGNING_KEY),
                     ("certificate_sealed", CERTIFICATE),
@@ -348,7 +342,7 @@ class SqliteRegistry:
                             (self._box.seal(plain, context), row["app_id"]),
                         )
                         resealed += 1
-        return resealed
+        return resealed + await self._provider_tokens.reseal()
 
     def _device(self, row: Any) -> Device:
         return Device(
@@ -358,9 +352,9 @@ class SqliteRegistry:
             push_type=PushType(row["push_type"]),
             token=self._box.open(row["token_sealed"], TOKEN).decode(),
             environment=Environment(row["environment"]),
-            created_at=_at(row["created_us"]),
-            updated_at=_at(row["updated_us"]),
-            last_seen_at=_at(row["last_seen_us"]),
-            invalidated_at=from_us(row["invalidated_us"]),
+            created_at=from_us(row["created_us"]),
+            updated_at=from_us(row["updated_us"]),
+            last_seen_at=from_us(row["last_seen_us"]),
+            invalidated_at=maybe_from_us(row["invalidated_us"]),
             invalid_reason=row["invalid_reason"],
         )

@@ -1,4 +1,5 @@
-"""The SQLite registry over a real file: apps, devices, idempotency, 410 rule, secrecy."""
+"""The registry on both backends (a real SQLite file, a real PostgreSQL database): apps,
+devices, idempotency, the 410 rule, secrecy at rest."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from ringpush.apns.credentials import generate_signing_key
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
-from ringpush.registry import App, Registry, SecretBox, SqliteRegistry
+from ringpush.registry import App, Registry, SecretBox, SqlRegistry, open_registry
 from ringpush.registry.migrations import LATEST_VERSION
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -25,8 +27,8 @@ def box() -> SecretBox:
 
 
 @pytest.fixture
-async def registry(tmp_path: Path, box: SecretBox) -> AsyncIterator[SqliteRegistry]:
-    store = await SqliteRegistry.open(tmp_path / "ringpush.db", box)
+async def registry(database_url: str, box: SecretBox) -> AsyncIterator[SqlRegistry]:
+    store = await open_registry(database_url, box)
     await store.put_app(
         App("demo", "com.example.app", "TEAM123456", "KEY1234567", Environment.DEVELOPMENT)
     )
@@ -58,22 +60,37 @@ async def register(
     return result.created, result.moved_from
 
 
-def read_database_files(folder: Path, name: str) -> bytes:
-    """The database and its WAL/SHM files, as raw bytes."""
-    return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith(name))
+async def raw_contents(url: str) -> bytes:
+    """Everything the database holds, as stored: the SQLite file with its WAL/SHM files
+    byte for byte, or every PostgreSQL row as text (bytea in hex)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+        return b"".join(p.read_bytes() for p in files)
+    connection = await asyncpg.connect(url)
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
+        text: list[str] = []
+        for table in tables:
+            rows = await connection.fetch(f'SELECT t::text FROM "{table[0]}" t')  # noqa: S608
+            text.extend(row[0] for row in rows)
+        return "\n".join(text).encode()
+    finally:
+        await connection.close()
 
 
-async def test_schema_is_migrated_once_and_reopens(tmp_path: Path, box: SecretBox) -> None:
-    path = tmp_path / "r.db"
-    first = await SqliteRegistry.open(path, box)
+async def test_schema_is_migrated_once_and_reopens(database_url: str, box: SecretBox) -> None:
+    first = await open_registry(database_url, box)
     assert await first.schema_version() == LATEST_VERSION
     await first.close()
-    again = await SqliteRegistry.open(path, box)
+    again = await open_registry(database_url, box)
     assert await again.schema_version() == LATEST_VERSION
     await again.close()
 
 
-async def test_a_user_has_many_devices_and_push_types(registry: SqliteRegistry) -> None:
+async def test_a_user_has_many_devices_and_push_types(registry: SqlRegistry) -> None:
     await register(registry, "bob", "phone", TOKEN_A)
     await register(registry, "bob", "phone", "c3" * 32, push_type=PushType.ALERT)
     await register(registry, "bob", "ipad", TOKEN_B)
@@ -88,7 +105,7 @@ async def test_a_user_has_many_devices_and_push_types(registry: SqliteRegistry) 
     assert await registry.list_users("demo") == ["bob"]
 
 
-async def test_registering_the_same_token_again_is_idempotent(registry: SqliteRegistry) -> None:
+async def test_registering_the_same_token_again_is_idempotent(registry: SqlRegistry) -> None:
     assert await register(registry, "bob", "phone", TOKEN_A) == (True, ())
     later = T0 + timedelta(minutes=5)
     assert await register(registry, "bob", "phone", TOKEN_A.upper(), at=later) == (False, ())
@@ -98,7 +115,7 @@ async def test_registering_the_same_token_again_is_idempotent(registry: SqliteRe
 
 
 async def test_a_token_moving_to_another_user_moves_and_is_not_duplicated(
-    registry: SqliteRegistry,
+    registry: SqlRegistry,
 ) -> None:
     await register(registry, "bob", "phone", TOKEN_A)
     created, moved = await register(registry, "alice", "phone2", TOKEN_A)
@@ -109,7 +126,7 @@ async def test_a_token_moving_to_another_user_moves_and_is_not_duplicated(
     assert device.token == TOKEN_A
 
 
-async def test_a_new_token_replaces_the_old_one_for_the_device(registry: SqliteRegistry) -> None:
+async def test_a_new_token_replaces_the_old_one_for_the_device(registry: SqlRegistry) -> None:
     await register(registry, "bob", "phone", TOKEN_A)
     assert await register(registry, "bob", "phone", TOKEN_B, at=T0 + timedelta(1)) == (False, ())
     [device] = await registry.devices_of_user("demo", "bob")
@@ -118,7 +135,7 @@ async def test_a_new_token_replaces_the_old_one_for_the_device(registry: SqliteR
 
 
 async def test_410_removes_a_token_registered_before_the_timestamp(
-    registry: SqliteRegistry,
+    registry: SqlRegistry,
 ) -> None:
     await register(registry, "bob", "phone", TOKEN_A)
     removed = await registry.invalidate_token(
@@ -129,7 +146,7 @@ async def test_410_removes_a_token_registered_before_the_timestamp(
 
 
 async def test_410_keeps_a_token_registered_again_after_the_timestamp(
-    registry: SqliteRegistry,
+    registry: SqlRegistry,
 ) -> None:
     await register(registry, "bob", "phone", TOKEN_A)
     await register(registry, "bob", "phone", TOKEN_A, at=T0 + timedelta(minutes=10))
@@ -140,7 +157,7 @@ async def test_410_keeps_a_token_registered_again_after_the_timestamp(
     assert len(await registry.devices_of_user("demo", "bob")) == 1
 
 
-async def test_environment_can_be_corrected(registry: SqliteRegistry) -> None:
+async def test_environment_can_be_corrected(registry: SqlRegistry) -> None:
     await register(registry, "bob", "phone", TOKEN_A)
     assert await registry.set_environment(
         app_id="demo", token=TOKEN_A, environment=Environment.PRODUCTION
@@ -149,7 +166,7 @@ async def test_environment_can_be_corrected(registry: SqliteRegistry) -> None:
     assert device.environment is Environment.PRODUCTION
 
 
-async def test_unregister_removes_only_that_device(registry: SqliteRegistry) -> None:
+async def test_unregister_removes_only_that_device(registry: SqlRegistry) -> None:
     await register(registry, "bob", "phone", TOKEN_A)
     await register(registry, "bob", "ipad", TOKEN_B)
     removed = await registry.unregister_device(app_id="demo", user_id="bob", device_id="phone")
@@ -157,18 +174,17 @@ async def test_unregister_removes_only_that_device(registry: SqliteRegistry) -> 
     assert [d.device_id for d in await registry.devices_of_user("demo", "bob")] == ["ipad"]
 
 
-async def test_deleting_an_app_deletes_its_devices(registry: SqliteRegistry) -> None:
+async def test_deleting_an_app_deletes_its_devices(registry: SqlRegistry) -> None:
     await register(registry, "bob", "phone", TOKEN_A)
     assert await registry.delete_app("demo")
     assert await registry.get_app("demo") is None
     assert await registry.devices_of_user("demo", "bob") == []
 
 
-async def test_the_database_file_holds_no_token_and_no_key(tmp_path: Path, box: SecretBox) -> None:
-    """Open the SQLite file raw: neither the token nor the signing key is in it."""
+async def test_the_database_holds_no_token_and_no_key(database_url: str, box: SecretBox) -> None:
+    """Read the database raw: neither the token nor the signing key is in it."""
     key = generate_signing_key()
-    path = tmp_path / "secret.db"
-    store = await SqliteRegistry.open(path, box)
+    store = await open_registry(database_url, box)
     await store.put_app(
         App(
             "demo",
@@ -184,29 +200,30 @@ async def test_the_database_file_holds_no_token_and_no_key(tmp_path: Path, box: 
     assert app is not None
     assert app.signing_key_pem == key.pem
     await store.close()
-    raw = read_database_files(tmp_path, "secret.db")
+    raw = await raw_contents(database_url)
     assert TOKEN_A.encode() not in raw
     assert bytes.fromhex(TOKEN_A) not in raw
     assert b"PRIVATE KEY" not in raw
+    assert b"PRIVATE KEY".hex().encode() not in raw
     body = b"".join(key.pem.splitlines()[1:-1])
     assert body[:40] not in raw
+    assert body[:40].hex().encode() not in raw
     assert b"com.example.app" in raw  # the file is readable: the check above can fail
 
 
 async def test_rotation_reseals_everything_under_the_new_key(
-    tmp_path: Path, box: SecretBox
+    database_url: str, box: SecretBox
 ) -> None:
-    path = tmp_path / "rot.db"
-    store = await SqliteRegistry.open(path, box)
+    store = await open_registry(database_url, box)
     await store.put_app(App("demo", "b", None, None, Environment.DEVELOPMENT))
     await register(store, "bob", "phone", TOKEN_A)
     await store.close()
     rotated = SecretBox({"k1": b"\x07" * 32, "k2": b"\x09" * 32}, "k2", lookup="k1")
-    store = await SqliteRegistry.open(path, rotated)
+    store = await open_registry(database_url, rotated)
     assert await store.reseal_all() == 1
     await store.close()
     only_new = SecretBox({"k2": b"\x09" * 32}, "k2", lookup="k2")
-    store = await SqliteRegistry.open(path, only_new)
+    store = await open_registry(database_url, only_new)
     [device] = await store.devices_of_user("demo", "bob")
     assert device.token == TOKEN_A
     await store.close()

@@ -1,0 +1,66 @@
+"""Open the registry a database URL names: ``sqlite:///path`` (the default, one node) or
+``postgresql://user@host:port/db`` (several instances on one database)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from ringpush.registry.database import Database
+from ringpush.registry.sealing import SecretBox
+from ringpush.registry.sql_registry import SqlRegistry
+
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class BadDatabaseUrl(ValueError):
+    pass
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URL (``sqlite:////abs/path`` for absolute), or
+    None for a PostgreSQL URL; anything else is a :class:`BadDatabaseUrl`."""
+    if url.startswith(SQLITE_PREFIX):
+        path = url[len(SQLITE_PREFIX) :]
+        if not path:
+            raise BadDatabaseUrl("sqlite URL without a file: use sqlite:///path/to/file.db")
+        return Path(path)
+    if url.startswith(POSTGRES_SCHEMES):
+        return None
+    scheme = url.split(":", 1)[0] if ":" in url else url
+    raise BadDatabaseUrl(
+        f"unsupported database URL {scheme!r}: use sqlite:///path or"
+        " postgresql://user@host:port/database"
+    )
+
+
+def redacted(url: str) -> str:
+    """The URL fit for a log line: a password in it is replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def open_database(url: str) -> Database:
+    path = sqlite_path(url)
+    if path is None:
+        from ringpush.registry.postgres_database import PostgresDatabase
+
+        return await PostgresDatabase.connect(url)
+    from ringpush.registry.sqlite_database import SqliteDatabase
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return await SqliteDatabase.open(path)
+
+
+async def open_registry(url: str, box: SecretBox) -> SqlRegistry:
+    """The registry at ``url``, migrated to the current schema."""
+    db = await open_database(url)
+    try:
+        return await SqlRegistry.open(db, box)
+    except BaseException:
+        await db.close()
+        raise

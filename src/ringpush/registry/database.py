@@ -1,0 +1,50 @@
+"""The little SQL a registry needs, over either engine: SQLite (one file) or PostgreSQL.
+
+The registry writes its SQL once, with ``?`` placeholders and portable statements; a
+:class:`Database` runs it on its engine (the PostgreSQL driver numbers the placeholders).
+Where the engines really differ (claiming the outbox, column types, locks for
+migrations) the registry asks :attr:`Database.dialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from enum import StrEnum
+from typing import Any, Protocol
+
+Args = Sequence[Any]
+
+
+class Dialect(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+class Row(Protocol):
+    """A result row: by column name or by position (sqlite3.Row and asyncpg.Record)."""
+
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+
+class Executor(Protocol):
+    async def execute(self, sql: str, args: Args = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+
+    async def executemany(self, sql: str, rows: Sequence[Args]) -> None: ...
+
+    async def fetchone(self, sql: str, args: Args = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, args: Args = ()) -> list[Row]: ...
+
+
+class Database(Executor, Protocol):
+    """Statements outside :meth:`transaction` commit on their own."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Executor]:
+        """All statements on the yielded executor commit together, or none does."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,107 @@
+"""PostgreSQL through an asyncpg pool, for several ringpush instances on one database.
+
+The registry's SQL uses ``?`` placeholders; they become ``$1, $2, …`` here (once per
+statement text, cached). Each transaction takes a pooled connection for its duration;
+lone statements commit on their own. ``LISTEN``/``NOTIFY`` carry events between
+instances (:meth:`PostgresDatabase.listen`, :meth:`PostgresDatabase.notify`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import asyncpg
+
+from ringpush.registry.database import Args, Dialect, Executor, Row
+
+
+@functools.lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$n`` (the registry's SQL has no ``?`` in
+    string literals)."""
+    parts = sql.split("?")
+    out = [parts[0]]
+    for index, part in enumerate(parts[1:], start=1):
+        out.append(f"${index}{part}")
+    return "".join(out)
+
+
+def rowcount(status: str) -> int:
+    """The row count in a command tag: ``UPDATE 3``, ``INSERT 0 1``, ``DELETE 0``."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class _Connection:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, args: Args = ()) -> int:
+        return rowcount(await self._conn.execute(numbered(sql), *args))
+
+    async def executemany(self, sql: str, rows: Sequence[Args]) -> None:
+        await self._conn.executemany(numbered(sql), rows)
+
+    async def fetchone(self, sql: str, args: Args = ()) -> Row | None:
+        return cast(Row | None, await self._conn.fetchrow(numbered(sql), *args))
+
+    async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
+        return cast(list[Row], await self._conn.fetch(numbered(sql), *args))
+
+
+class PostgresDatabase:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self._plain = _Connection(pool)
+        self._url = url
+        self._listener: asyncpg.Connection | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect.POSTGRESQL
+
+    @classmethod
+    async def connect(cls, url: str, *, max_size: int = 10) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _Connection(conn)
+
+    async def execute(self, sql: str, args: Args = ()) -> int:
+        return await self._plain.execute(sql, args)
+
+    async def executemany(self, sql: str, rows: Sequence[Args]) -> None:
+        await self._plain.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, args: Args = ()) -> Row | None:
+        return await self._plain.fetchone(sql, args)
+
+    async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
+        return await self._plain.fetchall(sql, args)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Send ``payload`` to every instance listening on ``channel`` (this one too)."""
+        await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback(payload)`` for each notification on ``channel``, on a
+        connection of its own (a pooled one could be handed to someone else)."""
+        if self._listener is None:
+            self._listener = await asyncpg.connect(self._url)
+
+        def deliver(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+            callback(str(payload))
+
+        await self._listener.add_listener(channel, deliver)

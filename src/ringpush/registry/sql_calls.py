@@ -1,0 +1,95 @@
+"""Calls in SQL: the call's state is the one truth every instance agrees on; ending it is
+one conditional UPDATE, so of two ends racing (on any instances) exactly one changes it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ringpush.registry.call_models import Call, CallState, EndReason
+from ringpush.registry.database import Database
+from ringpush.registry.timestamps import from_us, to_us
+
+
+class SqlCalls:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, call: Call) -> bool:
+        """Store a new call; False if the call id is already taken in this app."""
+        inserted = await self._db.execute(
+            """INSERT INTO calls (app_id, call_id, caller_id, caller_name,
+                       callee_user_id, video, data, state, created_us, ring_until_us)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (app_id, call_id) DO NOTHING""",
+            (
+                call.app_id,
+                call.call_id,
+                call.caller_id,
+                call.caller_name,
+                call.callee_user_id,
+                int(call.video),
+                json.dumps(call.data),
+                call.state.value,
+                to_us(call.created_at),
+                to_us(call.ring_until),
+            ),
+        )
+        return inserted == 1
+
+    async def get(self, app_id: str, call_id: str) -> Call | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM calls WHERE app_id = ? AND call_id = ?", (app_id, call_id)
+        )
+        return None if row is None else self._call(row)
+
+    async def end(
+        self,
+        app_id: str,
+        call_id: str,
+        reason: EndReason,
+        now: datetime,
+        *,
+        device_id: str | None = None,
+        answered: bool = False,
+    ) -> tuple[Call | None, bool]:
+        """End a ringing call (or mark it answered); an already ended call is unchanged.
+
+        Returns the call and whether this request changed it: of two devices answering
+        at once, exactly one sees True.
+        """
+        state = CallState.ANSWERED if answered else CallState.ENDED
+        updated = await self._db.execute(
+            """UPDATE calls SET state = ?, end_reason = ?, ended_by_device = ?,
+                       ended_us = ?
+                   WHERE app_id = ? AND call_id = ? AND state = 'ringing'""",
+            (state.value, reason.value, device_id, to_us(now), app_id, call_id),
+        )
+        return await self.get(app_id, call_id), updated == 1
+
+    async def overdue(self, now: datetime) -> list[Call]:
+        """Ringing calls whose ring time is over (they end with ``timeout``)."""
+        return [
+            self._call(row)
+            for row in await self._db.fetchall(
+                "SELECT * FROM calls WHERE state = 'ringing' AND ring_until_us <= ?", (to_us(now),)
+            )
+        ]
+
+    def _call(self, row: Any) -> Call:
+        return Call(
+            app_id=row["app_id"],
+            call_id=row["call_id"],
+            caller_id=row["caller_id"],
+            caller_name=row["caller_name"],
+            callee_user_id=row["callee_user_id"],
+            video=bool(row["video"]),
+            state=CallState(row["state"]),
+            created_at=from_us(row["created_us"]),
+            ring_until=from_us(row["ring_until_us"]),
+            data=json.loads(row["data"]),
+            end_reason=EndReason(row["end_reason"]) if row["end_reason"] else None,
+            ended_by_device=row["ended_by_device"],
+            ended_at=from_us(row["ended_us"]) if row["ended_us"] is not None else None,
+        )
