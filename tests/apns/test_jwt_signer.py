@@ -126,3 +126,74 @@ def test_generated_key_is_apple_style() -> None:
     assert len(key.key_id) == 10 and key.key_id.isalnum() and key.key_id.upper() == key.key_id
     assert key.team_id == "TEAM123456"
     json.dumps({"key_id": key.key_id})
+
+
+# -- shared signers: several processes, one provider token per key ----------------------
+
+
+def test_a_shared_signer_never_signs_again_on_its_own(credentials: TokenCredentials) -> None:
+    clock = Clock()
+    signer = ProviderTokenSigner(credentials, clock=clock, shared=True)
+    signer.adopt(signer.choose(None))
+    first = signer.current()
+    clock.now += REFRESH_AFTER_SECONDS + 60
+    assert signer.current() == first  # the store decides, not this process
+    assert signer.due()
+
+
+def test_choose_keeps_a_young_stored_token_and_replaces_an_old_one(
+    credentials: TokenCredentials,
+) -> None:
+    clock = Clock()
+    other = ProviderTokenSigner(credentials, clock=clock, shared=True)
+    stored = other.choose(None)
+    mine = ProviderTokenSigner(credentials, clock=clock, shared=True)
+    assert mine.due()
+    clock.now += 30 * 60
+    assert mine.choose(stored) is stored
+    mine.adopt(stored)
+    assert not mine.due()
+    assert mine.signed_count == 0
+    clock.now += REFRESH_AFTER_SECONDS - 30 * 60
+    assert mine.due()
+    fresh = mine.choose(stored)
+    assert fresh != stored
+    assert fresh.issued_at == int(clock.now)
+    assert mine.signed_count == 1
+
+
+def test_an_expired_answer_replaces_the_shared_token_only_after_20_minutes(
+    credentials: TokenCredentials,
+) -> None:
+    clock = Clock()
+    signer = ProviderTokenSigner(credentials, clock=clock, shared=True)
+    token = signer.choose(None)
+    signer.adopt(token)
+    clock.now += MIN_REFRESH_INTERVAL_SECONDS - 1
+    assert signer.refresh(token) == token  # shared: no local signing
+    assert signer.due()
+    assert signer.choose(token) is token  # too young to replace
+    signer.adopt(token)
+    assert not signer.due()  # settled until APNs says so again
+    clock.now += 1
+    signer.refresh(token)
+    replacement = signer.choose(token)
+    assert replacement != token
+    signer.adopt(replacement)
+    assert signer.current() == replacement
+    assert not signer.due()
+
+
+def test_a_rejection_of_an_older_token_adopts_the_newer_stored_one(
+    credentials: TokenCredentials,
+) -> None:
+    clock = Clock()
+    signer = ProviderTokenSigner(credentials, clock=clock, shared=True)
+    old = signer.choose(None)
+    signer.adopt(old)
+    clock.now += REFRESH_AFTER_SECONDS
+    newer = ProviderTokenSigner(credentials, clock=clock, shared=True).choose(old)
+    assert newer != old
+    clock.now += 60
+    signer.refresh(old)
+    assert signer.choose(newer) is newer  # another instance already replaced it

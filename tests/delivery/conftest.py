@@ -108,7 +108,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
         )
     )
     clock = [datetime.now(UTC)]
-    clients = ApnsClients(request_timeout=5)
+    clients = ApnsClients(request_timeout=5, tokens=registry.provider_tokens)
     worker = DeliveryWorker(registry, clients, clock=lambda: clock[0])
     try:
         yield World(sandbox, registry, worker, clock)

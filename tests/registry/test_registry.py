@@ -10,8 +10,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ringpush.apns.credentials import generate_signing_key
+from ringpush.apns.credentials import TokenCredentials, generate_signing_key
 from ringpush.apns.environment import Environment
+from ringpush.apns.jwt_signer import ProviderTokenSigner
 from ringpush.apns.push_type import PushType
 from ringpush.registry import App, Registry, SecretBox, SqlRegistry, open_registry
 from ringpush.registry.migrations import LATEST_VERSION
@@ -199,8 +200,13 @@ async def test_the_database_holds_no_token_and_no_key(database_url: str, box: Se
     app = await store.get_app("demo")
     assert app is not None
     assert app.signing_key_pem == key.pem
+    credentials = TokenCredentials.from_pem(key.pem, key.key_id, key.team_id)
+    jwt = await store.provider_tokens.exchange(
+        credentials, ProviderTokenSigner(credentials, shared=True).choose
+    )
     await store.close()
     raw = await raw_contents(database_url)
+    assert jwt.header.split(b".")[1] not in raw  # the provider token's claims
     assert TOKEN_A.encode() not in raw
     assert bytes.fromhex(TOKEN_A) not in raw
     assert b"PRIVATE KEY" not in raw

@@ -5,6 +5,7 @@ Secrets stay out of reprs and logs: a credential prints its key id and team id o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -62,6 +63,15 @@ class TokenCredentials:
     def identity(self) -> str:
         """Names the credential for pooling and metrics without revealing the key."""
         return f"token:{self.team_id}:{self.key_id}"
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the public key: tells two keys apart that share a key id (a
+        replaced .p8 uploaded under the old id), without revealing either."""
+        der = self.private_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return hashlib.sha256(der).hexdigest()
 
     def public_pem(self) -> bytes:
         return self.private_key.public_key().public_bytes(

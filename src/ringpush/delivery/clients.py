@@ -1,13 +1,18 @@
 """One APNs client per (app, environment), built from the app's stored credentials.
 
 Both environments of an app share one provider-token signer: Apple wants one token per
-key, not one per connection or host.
+key, not one per connection or host. Given the registry's token store, the signers are
+*shared*: every instance of a deployment sends the stored token, and a new one is signed
+by whichever instance first finds it due, under the store's lock (reference §4).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ringpush.apns.client import ApnsClient
@@ -15,6 +20,7 @@ from ringpush.apns.credentials import CertificateCredentials, Credentials, Token
 from ringpush.apns.environment import Environment
 from ringpush.apns.jwt_signer import ProviderTokenSigner
 from ringpush.registry.models import App
+from ringpush.registry.store import ProviderTokens
 
 
 class NoCredentials(Exception):
@@ -22,9 +28,18 @@ class NoCredentials(Exception):
 
 
 class ApnsClients:
-    def __init__(self, *, request_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        request_timeout: float = 10.0,
+        tokens: ProviderTokens | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
         self._clients: dict[tuple[str, Environment], ApnsClient] = {}
+        self._tokens = tokens
         self._signers: dict[str, ProviderTokenSigner] = {}
+        self._exchanges: dict[str, asyncio.Lock] = {}
         self._versions: dict[str, object] = {}
         self._ca_files: dict[str, Path] = {}
         self._timeout = request_timeout
@@ -40,7 +55,12 @@ class ApnsClients:
             credentials = _credentials(app)
             signer = None
             if isinstance(credentials, TokenCredentials):
-                signer = self._signers.setdefault(app.app_id, ProviderTokenSigner(credentials))
+                signer = self._signers.get(app.app_id)
+                if signer is None:
+                    signer = ProviderTokenSigner(
+                        credentials, clock=self._clock, shared=self._tokens is not None
+                    )
+                    self._signers[app.app_id] = signer
             client = ApnsClient(
                 credentials,
                 environment,
@@ -50,7 +70,23 @@ class ApnsClients:
                 request_timeout=self._timeout,
             )
             self._clients[key] = client
+        signer = self._signers.get(app.app_id)
+        if signer is not None and signer.shared and signer.due():
+            await self._exchange(app.app_id, signer)
         return client
+
+    async def _exchange(self, app_id: str, signer: ProviderTokenSigner) -> None:
+        """Adopt the deployment's token for this key (signing one if it is due)."""
+        assert self._tokens is not None
+        lock = self._exchanges.setdefault(app_id, asyncio.Lock())
+        async with lock:
+            if not signer.due():  # another push of this batch exchanged it meanwhile
+                return
+            signer.adopt(await self._tokens.exchange(signer.credentials, signer.choose))
+
+    def signer(self, app_id: str) -> ProviderTokenSigner | None:
+        """The provider-token signer of the app's key, once a client was made for it."""
+        return self._signers.get(app_id)
 
     def _ca_file(self, app: App) -> Path | None:
         if app.ca_pem is None:
@@ -67,6 +103,7 @@ class ApnsClients:
         for key in [k for k in self._clients if k[0] == app_id]:
             await self._clients.pop(key).close()
         self._signers.pop(app_id, None)
+        self._exchanges.pop(app_id, None)
         path = self._ca_files.pop(app_id, None)
         if path is not None:
             path.unlink(missing_ok=True)

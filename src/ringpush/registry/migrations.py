@@ -131,9 +131,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """CREATE TABLE provider_tokens (
                 team_id TEXT NOT NULL,
                 key_id TEXT NOT NULL,
+                key_fingerprint TEXT NOT NULL,
                 token_sealed BLOB,
                 issued_s INTEGER,
-                PRIMARY KEY (team_id, key_id)
+                PRIMARY KEY (team_id, key_id, key_fingerprint)
             )""",
         ],
     ),

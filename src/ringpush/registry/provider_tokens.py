@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ringpush.apns.credentials import TokenCredentials
 from ringpush.apns.jwt_signer import ProviderToken
 from ringpush.registry.database import Database, Dialect
 from ringpush.registry.sealing import SecretBox
@@ -28,22 +29,24 @@ class SqlProviderTokens:
 
     async def exchange(
         self,
-        team_id: str,
-        key_id: str,
+        credentials: TokenCredentials,
         choose: Callable[[ProviderToken | None], ProviderToken],
     ) -> ProviderToken:
         """The key's token after ``choose(stored)`` (called with the row held) decided
         whether to keep the stored one or sign a new one, which is then stored."""
+        key = (credentials.team_id, credentials.key_id, credentials.fingerprint)
+        where = "team_id = ? AND key_id = ? AND key_fingerprint = ?"
         async with self._db.transaction() as db:
             await db.execute(
-                """INSERT INTO provider_tokens (team_id, key_id) VALUES (?, ?)
-                   ON CONFLICT (team_id, key_id) DO NOTHING""",
-                (team_id, key_id),
+                """INSERT INTO provider_tokens (team_id, key_id, key_fingerprint)
+                   VALUES (?, ?, ?)
+                   ON CONFLICT (team_id, key_id, key_fingerprint) DO NOTHING""",
+                key,
             )
             row = await db.fetchone(
-                "SELECT token_sealed, issued_s FROM provider_tokens"  # noqa: S608
-                f" WHERE team_id = ? AND key_id = ?{self._lock_row}",
-                (team_id, key_id),
+                f"SELECT token_sealed, issued_s FROM provider_tokens WHERE {where}"  # noqa: S608
+                + self._lock_row,
+                key,
             )
             stored = None
             if row is not None and row["token_sealed"] is not None:
@@ -52,14 +55,8 @@ class SqlProviderTokens:
             chosen = choose(stored)
             if chosen != stored:
                 await db.execute(
-                    """UPDATE provider_tokens SET token_sealed = ?, issued_s = ?
-                       WHERE team_id = ? AND key_id = ?""",
-                    (
-                        self._box.seal(chosen.header, PROVIDER_TOKEN),
-                        chosen.issued_at,
-                        team_id,
-                        key_id,
-                    ),
+                    f"UPDATE provider_tokens SET token_sealed = ?, issued_s = ? WHERE {where}",  # noqa: S608
+                    (self._box.seal(chosen.header, PROVIDER_TOKEN), chosen.issued_at, *key),
                 )
         return chosen
 
@@ -68,14 +65,20 @@ class SqlProviderTokens:
         count = 0
         async with self._db.transaction() as db:
             rows = await db.fetchall(
-                "SELECT team_id, key_id, token_sealed FROM provider_tokens"
+                "SELECT team_id, key_id, key_fingerprint, token_sealed FROM provider_tokens"
                 " WHERE token_sealed IS NOT NULL"
             )
             for row in rows:
                 plain = self._box.open(row["token_sealed"], PROVIDER_TOKEN)
                 await db.execute(
-                    "UPDATE provider_tokens SET token_sealed = ? WHERE team_id = ? AND key_id = ?",
-                    (self._box.seal(plain, PROVIDER_TOKEN), row["team_id"], row["key_id"]),
+                    """UPDATE provider_tokens SET token_sealed = ?
+                       WHERE team_id = ? AND key_id = ? AND key_fingerprint = ?""",
+                    (
+                        self._box.seal(plain, PROVIDER_TOKEN),
+                        row["team_id"],
+                        row["key_id"],
+                        row["key_fingerprint"],
+                    ),
                 )
                 count += 1
         return count

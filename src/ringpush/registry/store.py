@@ -5,11 +5,13 @@ Delivery and the server depend on these protocols only, never on a backend's cla
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from ringpush.apns.credentials import TokenCredentials
 from ringpush.apns.environment import Environment
+from ringpush.apns.jwt_signer import ProviderToken
 from ringpush.apns.push_type import PushType
 from ringpush.registry.call_models import Call, EndReason
 from ringpush.registry.models import App, Device, Registration
@@ -95,9 +97,24 @@ class CallStore(Protocol):
     async def overdue(self, now: datetime) -> list[Call]: ...
 
 
+class ProviderTokens(Protocol):
+    """The provider token of each signing key, one for the whole deployment."""
+
+    async def exchange(
+        self,
+        credentials: TokenCredentials,
+        choose: Callable[[ProviderToken | None], ProviderToken],
+    ) -> ProviderToken:
+        """Hold the key's row, let ``choose(stored)`` keep it or sign anew, store the
+        choice and return it."""
+
+
 class Registry(Protocol):
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def provider_tokens(self) -> ProviderTokens: ...
 
     @property
     def calls(self) -> CallStore: ...

@@ -56,8 +56,10 @@ class TokenConnectionAuth:
         verifier: ProviderTokenVerifier,
         environment: Environment,
         clock: Callable[[], float],
+        on_adopt: Callable[[str, float], None] | None = None,
     ) -> None:
         self._verifier = verifier
+        self._on_adopt = on_adopt
         self._environment = environment
         self._clock = clock
         self._token: bytes | None = None
@@ -116,6 +118,8 @@ class TokenConnectionAuth:
         self._adopted_at = now
         self._team_id = verified.team_id
         self._key_id = verified.key_id
+        if self._on_adopt is not None:
+            self._on_adopt(verified.key_id, verified.issued_at)
         return verified
 
 

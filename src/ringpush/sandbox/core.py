@@ -74,7 +74,9 @@ class SandboxCore:
         if identity is not None:
             auth = CertificateConnectionAuth(identity, environment)
         else:
-            auth = TokenConnectionAuth(self.verifier, environment, self.clock)
+            auth = TokenConnectionAuth(
+                self.verifier, environment, self.clock, on_adopt=self.stats.token_adopted
+            )
         return ConnectionState(self._next_connection_id, environment, auth)
 
     def handle(

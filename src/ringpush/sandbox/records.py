@@ -78,6 +78,12 @@ class Stats:
     connections_opened: int = 0
     streams_refused: int = 0
     faults_applied: Counter[str] = field(default_factory=Counter)
+    #: Distinct provider tokens (by ``iat``) adopted per key id, over all connections:
+    #: shows whether several senders of one key behave as one provider.
+    provider_tokens: dict[str, set[float]] = field(default_factory=dict)
+
+    def token_adopted(self, key_id: str, issued_at: float) -> None:
+        self.provider_tokens.setdefault(key_id, set()).add(issued_at)
 
     def clear(self) -> None:
         self.accepted = 0
@@ -85,6 +91,7 @@ class Stats:
         self.connections_opened = 0
         self.streams_refused = 0
         self.faults_applied.clear()
+        self.provider_tokens.clear()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +101,7 @@ class Stats:
             "connections_opened": self.connections_opened,
             "streams_refused": self.streams_refused,
             "faults_applied": dict(self.faults_applied),
+            "provider_tokens": {key: len(seen) for key, seen in self.provider_tokens.items()},
         }
 
 

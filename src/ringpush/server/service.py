@@ -80,7 +80,7 @@ class RingpushService:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.registry: SqlRegistry | None = None
-        self._clients = ApnsClients()
+        self._clients: ApnsClients | None = None
         self._worker: DeliveryWorker | None = None
         self._http: EmbeddedHttpServer | None = None
         self._ring_task: asyncio.Task[None] | None = None
@@ -92,6 +92,7 @@ class RingpushService:
         settings = self.settings
         box = load_secret_box(settings.state_dir / "secret.json")
         self.registry = await open_registry(settings.database, box)
+        self._clients = ApnsClients(tokens=self.registry.provider_tokens)
         self.admin_key, self.admin_key_file = load_admin_key(settings.state_dir)
         self._worker = DeliveryWorker(
             self.registry, self._clients, lease=timedelta(seconds=settings.lease_seconds)
@@ -122,7 +123,8 @@ class RingpushService:
             await self._http.stop()
         if self._worker is not None:
             await self._worker.stop()
-        await self._clients.close()
+        if self._clients is not None:
+            await self._clients.close()
         if self.registry is not None:
             await self.registry.close()
 
