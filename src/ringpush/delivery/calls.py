@@ -86,7 +86,7 @@ class CallService:
         self._registry = registry
         self._wake = wake
         self._clock = clock
-        self.events = events or CallEventHub()
+        self.events = events or CallEventHub(registry, clock)
 
     async def start(
         self,
@@ -152,7 +152,7 @@ class CallService:
         if call is None or not changed:
             return EndedCall(call, changed=False, withdrawn=0)
         withdrawn = await self._registry.outbox.withdraw_call(app_id, call_id, now)
-        self.events.publish(app_id, call_id, call_event(call))
+        await self.events.publish(app_id, call_id, call_event(call))
         await self._notify_end(call, now)
         return EndedCall(call, changed=True, withdrawn=withdrawn)
 
@@ -160,7 +160,7 @@ class CallService:
         """Tell the callee's other devices without a VoIP push: a background push to the
         ones not listening to the call's events, and a "missed call" alert when the call
         was canceled or timed out."""
-        listening = self.events.listening_devices(call.app_id, call.call_id)
+        listening = await self.events.listening_devices(call.app_id, call.call_id)
         devices = await self._registry.devices_of_user(
             call.app_id, call.callee_user_id, PushType.ALERT
         )

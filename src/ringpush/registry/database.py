@@ -8,7 +8,7 @@ migrations) the registry asks :attr:`Database.dialect`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
 from typing import Any, Protocol
@@ -38,7 +38,18 @@ class Executor(Protocol):
     async def fetchall(self, sql: str, args: Args = ()) -> list[Row]: ...
 
 
-class Database(Executor, Protocol):
+class Notifications(Protocol):
+    """Messages to every instance on the database (PostgreSQL ``NOTIFY``; on SQLite, a
+    single-node engine, to this process's listeners)."""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Send ``payload`` to every listener of ``channel``, this process's too."""
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback(payload)`` on the event loop for each message on ``channel``."""
+
+
+class Database(Executor, Notifications, Protocol):
     """Statements outside :meth:`transaction` commit on their own."""
 
     @property

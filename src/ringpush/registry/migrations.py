@@ -138,6 +138,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        6,
+        "which devices follow a call's events, on which instance",
+        [
+            """CREATE TABLE call_listeners (
+                app_id TEXT NOT NULL,
+                call_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                instance_id TEXT NOT NULL,
+                until_us INTEGER NOT NULL,
+                PRIMARY KEY (app_id, call_id, device_id, instance_id)
+            )""",
+            "CREATE INDEX call_listeners_by_instance ON call_listeners (instance_id)",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

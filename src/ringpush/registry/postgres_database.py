@@ -8,7 +8,9 @@ instances (:meth:`PostgresDatabase.listen`, :meth:`PostgresDatabase.notify`).
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -16,6 +18,8 @@ from typing import Any, cast
 import asyncpg
 
 from ringpush.registry.database import Args, Dialect, Executor, Row
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=512)
@@ -58,6 +62,9 @@ class PostgresDatabase:
         self._plain = _Connection(pool)
         self._url = url
         self._listener: asyncpg.Connection | None = None
+        self._channels: dict[str, list[Callable[[str], None]]] = {}
+        self._closing = False
+        self._reconnect: asyncio.Task[None] | None = None
 
     @property
     def dialect(self) -> Dialect:
@@ -69,6 +76,9 @@ class PostgresDatabase:
         return cls(pool, url)
 
     async def close(self) -> None:
+        self._closing = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
@@ -97,11 +107,43 @@ class PostgresDatabase:
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         """Call ``callback(payload)`` for each notification on ``channel``, on a
-        connection of its own (a pooled one could be handed to someone else)."""
+        connection of its own (a pooled one could be handed to someone else). If that
+        connection is lost it is opened again and every channel listened to anew."""
+        self._channels.setdefault(channel, []).append(callback)
         if self._listener is None:
-            self._listener = await asyncpg.connect(self._url)
+            await self._connect_listener()
+        else:
+            await self._listener.add_listener(channel, self._deliver)
 
-        def deliver(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+    @property
+    def listening(self) -> bool:
+        """Whether the connection that receives notifications is up (for health checks)."""
+        return self._listener is not None and not self._listener.is_closed()
+
+    def _deliver(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        for callback in self._channels.get(channel, ()):
             callback(str(payload))
 
-        await self._listener.add_listener(channel, deliver)
+    async def _connect_listener(self) -> None:
+        listener = await asyncpg.connect(self._url)
+        for channel in self._channels:
+            await listener.add_listener(channel, self._deliver)
+        listener.add_termination_listener(self._lost)
+        self._listener = listener
+
+    def _lost(self, _conn: object) -> None:
+        if self._closing:
+            return
+        log.warning("lost the PostgreSQL connection listening for events; reconnecting")
+        self._listener = None
+        self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_listener())
+
+    async def _reconnect_listener(self) -> None:
+        delay = 0.1
+        while not self._closing and self._listener is None:
+            try:
+                await self._connect_listener()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("cannot listen for events yet (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -14,7 +14,8 @@ from typing import Any
 from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
-from ringpush.registry.database import Database
+from ringpush.registry.call_listeners import SqlCallListeners
+from ringpush.registry.database import Database, Notifications
 from ringpush.registry.migrations import migrate, schema_version
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.provider_tokens import SqlProviderTokens
@@ -36,6 +37,7 @@ class SqlRegistry:
         self._outbox = SqlOutbox(db, box)
         self._calls = SqlCalls(db)
         self._provider_tokens = SqlProviderTokens(db, box)
+        self._call_listeners = SqlCallListeners(db)
 
     @property
     def outbox(self) -> SqlOutbox:
@@ -44,6 +46,14 @@ class SqlRegistry:
     @property
     def calls(self) -> SqlCalls:
         return self._calls
+
+    @property
+    def call_listeners(self) -> SqlCallListeners:
+        return self._call_listeners
+
+    @property
+    def notifications(self) -> Notifications:
+        return self._db
 
     @property
     def provider_tokens(self) -> SqlProviderTokens:

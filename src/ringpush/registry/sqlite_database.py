@@ -9,7 +9,10 @@ of failing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+import sqlite3
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import cast
@@ -46,6 +49,7 @@ class SqliteDatabase:
         self._db = db
         self._plain = _Connection(db)
         self._lock = asyncio.Lock()
+        self._listeners: defaultdict[str, list[Callable[[str], None]]] = defaultdict(list)
 
     @property
     def dialect(self) -> Dialect:
@@ -66,13 +70,20 @@ class SqliteDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._plain
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                # Also on cancellation, even of the BEGIN itself: the statement still
+                # runs on aiosqlite's thread, and the ROLLBACK queued behind it must
+                # undo it, or the next transaction would find one open.
+                await asyncio.shield(self._rollback())
                 raise
-            await self._db.execute("COMMIT")
+            await asyncio.shield(self._db.execute("COMMIT"))
+
+    async def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+            await self._db.execute("ROLLBACK")
 
     async def execute(self, sql: str, args: Args = ()) -> int:
         async with self.transaction() as db:
@@ -89,3 +100,13 @@ class SqliteDatabase:
     async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
         async with self._lock:
             return await self._plain.fetchall(sql, args)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """SQLite serves one node: the listeners are this process's. Delivered on a later
+        loop turn, as a notification from PostgreSQL would be."""
+        loop = asyncio.get_running_loop()
+        for callback in self._listeners.get(channel, ()):
+            loop.call_soon(callback, payload)
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        self._listeners[channel].append(callback)

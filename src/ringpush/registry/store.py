@@ -14,6 +14,7 @@ from ringpush.apns.environment import Environment
 from ringpush.apns.jwt_signer import ProviderToken
 from ringpush.apns.push_type import PushType
 from ringpush.registry.call_models import Call, EndReason
+from ringpush.registry.database import Notifications
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.outbox_models import OutboxPush, PushState
 
@@ -109,9 +110,30 @@ class ProviderTokens(Protocol):
         choice and return it."""
 
 
+class CallListeners(Protocol):
+    """Devices following a call's events on some instance, under renewable leases."""
+
+    async def add(
+        self, app_id: str, call_id: str, device_id: str, instance_id: str, until: datetime
+    ) -> None: ...
+
+    async def remove(self, app_id: str, call_id: str, device_id: str, instance_id: str) -> None: ...
+
+    async def renew(self, instance_id: str, until: datetime, now: datetime) -> None: ...
+
+    async def listening(self, app_id: str, call_id: str, now: datetime) -> set[str]: ...
+
+
 class Registry(Protocol):
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def call_listeners(self) -> CallListeners: ...
+
+    @property
+    def notifications(self) -> Notifications:
+        """Messages to every instance on this database (call events)."""
 
     @property
     def provider_tokens(self) -> ProviderTokens: ...

@@ -176,6 +176,13 @@ def build_calls_router(
                     try:
                         event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                     except TimeoutError:
+                        # A safety net for an event lost between instances (say, while
+                        # the database connection was re-established): the state is
+                        # the truth, so look at it on every keep-alive.
+                        latest = await registry.calls.get(call.app_id, call_id)
+                        if latest is not None and latest.state is not CallState.RINGING:
+                            yield _sse(call_event(latest))
+                            return
                         yield b": keep-alive\n\n"
                         continue
                     yield _sse(event)

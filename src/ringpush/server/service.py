@@ -84,6 +84,7 @@ class RingpushService:
         self._worker: DeliveryWorker | None = None
         self._http: EmbeddedHttpServer | None = None
         self._ring_task: asyncio.Task[None] | None = None
+        self._calls: CallService | None = None
         self.admin_key = ""
         self.admin_key_file: Path | None = None
         self.port = 0
@@ -98,7 +99,7 @@ class RingpushService:
             self.registry, self._clients, lease=timedelta(seconds=settings.lease_seconds)
         )
         self._worker.start()
-        calls = CallService(self.registry, self._worker.wake, utc_now)
+        calls = self._calls = CallService(self.registry, self._worker.wake, utc_now)
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
         pushes = PushService(self.registry, self._worker.wake, utc_now)
         app = create_app(ServerState(self.registry, authenticator, calls, pushes, self._worker))
@@ -121,6 +122,8 @@ class RingpushService:
                 await self._ring_task
         if self._http is not None:
             await self._http.stop()
+        if self._calls is not None:
+            await self._calls.events.close()
         if self._worker is not None:
             await self._worker.stop()
         if self._clients is not None:
