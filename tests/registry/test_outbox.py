@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -129,3 +130,29 @@ async def test_deliveries_are_queryable(store: SqlRegistry) -> None:
     assert [p.push_id for p in await store.outbox.query(user_id="alice")] == [b.push_id]
     assert [p.push_id for p in await store.outbox.query(apns_id=b.apns_id)] == [b.push_id]
     assert [p.push_id for p in await store.outbox.query(device_id="phone")] == [a.push_id]
+
+
+async def test_instances_claiming_at_once_never_take_a_push_twice(database_url: str) -> None:
+    """Three instances on one database drain 300 pushes together: each push is claimed by
+    exactly one of them (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer)."""
+    box = SecretBox({"k": b"\2" * 32}, "k")
+    instances = [await open_registry(database_url, box) for _ in range(3)]
+    try:
+        queued = [push(call_id=f"c{i}") for i in range(300)]
+        await instances[0].outbox.enqueue(queued)
+
+        async def drain(store: SqlRegistry) -> list[str]:
+            taken: list[str] = []
+            while claimed := await store.outbox.claim_due(T0, 7, LEASE):
+                taken.extend(p.push_id for p in claimed)
+                await asyncio.sleep(0)
+            return taken
+
+        results = await asyncio.gather(*(drain(store) for store in instances))
+        everything = [push_id for taken in results for push_id in taken]
+        assert len(everything) == len(set(everything)) == 300
+        assert set(everything) == {p.push_id for p in queued}
+        assert sum(1 for taken in results if taken) >= 2  # they really competed
+    finally:
+        for store in instances:
+            await store.close()

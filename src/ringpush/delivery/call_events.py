@@ -65,6 +65,14 @@ class CallEventHub:
             self._listening = None  # try again on the next subscription
             raise
 
+    async def start(self) -> None:
+        """Listen for other instances' events now rather than at the first stream."""
+        await self._ensure_listening()
+
+    @property
+    def listening(self) -> bool:
+        return self._listening is not None and self._registry.notifications.listening
+
     @asynccontextmanager
     async def subscribe(
         self, app_id: str, call_id: str, device_id: str | None = None

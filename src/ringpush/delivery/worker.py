@@ -85,6 +85,10 @@ class DeliveryWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -48,6 +48,10 @@ class Notifications(Protocol):
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         """Call ``callback(payload)`` on the event loop for each message on ``channel``."""
 
+    @property
+    def listening(self) -> bool:
+        """Whether messages from other instances can arrive now (for readiness checks)."""
+
 
 class Database(Executor, Notifications, Protocol):
     """Statements outside :meth:`transaction` commit on their own."""

@@ -82,6 +82,9 @@ class SqlRegistry:
     async def close(self) -> None:
         await self._db.close()
 
+    async def ping(self) -> None:
+        await self._db.fetchone("SELECT 1")
+
     async def schema_version(self) -> int:
         return await schema_version(self._db)
 

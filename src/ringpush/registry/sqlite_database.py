@@ -110,3 +110,7 @@ class SqliteDatabase:
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         self._listeners[channel].append(callback)
+
+    @property
+    def listening(self) -> bool:
+        return True  # there are no other instances to hear from

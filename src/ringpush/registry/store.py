@@ -143,6 +143,9 @@ class Registry(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a query now."""
+
     # apps
     async def put_app(self, app: App) -> App: ...
     async def get_app(self, app_id: str) -> App | None: ...

@@ -1,9 +1,11 @@
 """The HTTP API (FastAPI on uvicorn; OpenAPI at /docs). Routes stay thin."""
 
+import asyncio
 import ssl
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ringpush.apns.credentials import CertificateCredentials, TokenCredentials
@@ -31,6 +33,10 @@ from ringpush.server.state import ServerState
 
 AppId = Annotated[str, Path(pattern=ID_PATTERN)]
 DeviceId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+
+#: A database that takes longer than this to answer ``SELECT 1`` is not ready.
+READY_TIMEOUT_SECONDS = 2.0
 
 
 def app_out(app: App) -> AppOut:
@@ -83,7 +89,28 @@ def create_app(state: ServerState) -> FastAPI:
 
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers HTTP. Restart it only if this fails."""
         return {"status": "ok"}
+
+    @api.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Readiness, for a load balancer: the database answers, the delivery worker
+        runs, and call events from other instances can arrive. 503 names what is not."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(state.registry.ping(), READY_TIMEOUT_SECONDS)
+            checks["database"] = "ok"
+        except Exception as exc:  # any failure means: not ready
+            checks["database"] = f"unavailable ({type(exc).__name__})"
+        if state.worker is not None:
+            checks["delivery"] = "ok" if state.worker.running else "stopped"
+        if state.calls is not None:
+            checks["call_events"] = "ok" if state.calls.events.listening else "not listening"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

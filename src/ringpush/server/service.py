@@ -100,6 +100,7 @@ class RingpushService:
         )
         self._worker.start()
         calls = self._calls = CallService(self.registry, self._worker.wake, utc_now)
+        await calls.events.start()
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
         pushes = PushService(self.registry, self._worker.wake, utc_now)
         app = create_app(ServerState(self.registry, authenticator, calls, pushes, self._worker))
