@@ -265,7 +265,9 @@ def serve(
     host: Annotated[str, typer.Option(envvar="RINGPUSH_HOST", help="Address to listen on.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(envvar="RINGPUSH_PORT", help="HTTP port.")] = 8080,
+    port: Annotated[
+        int, typer.Option(envvar="RINGPUSH_PORT", min=0, max=65535, help="HTTP port (0: any free).")
+    ] = 8080,
     database: Annotated[
         str,
         typer.Option(
@@ -329,6 +331,10 @@ def serve(
         if "delivery_lease" in from_file and not given("delivery_lease"):
             delivery_lease = float(str(from_file["delivery_lease"]))
     from ringpush.registry.connect import sqlite_path
+    from ringpush.registry.store import RegistryError
+
+    if not 0 <= port <= 65535:
+        fail(f"port must be 0..65535, got {port}")
 
     try:
         sqlite_path(database)
@@ -349,6 +355,8 @@ def serve(
             loop.add_signal_handler(signum, stop.set)
         try:
             await serve_until_stopped(settings, typer.echo, stop)
+        except RegistryError as exc:  # database unreachable, another master key
+            fail(str(exc))
         except OSError as exc:
             fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 

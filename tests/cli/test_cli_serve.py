@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from ringpush.registry import SecretBox, open_registry
 from tests.cli.command import ringpush
 
 ADMIN = "rpa_" + "s" * 40
@@ -105,3 +109,35 @@ def test_a_bad_config_file_is_one_clear_error(tmp_path: Path) -> None:
     assert done.stderr.strip() == f"error: config file {config}: port must be an integer"
     config.write_text("colour = 1\n")
     assert "unknown setting 'colour'" in ringpush("serve", "--config", str(config)).stderr
+
+
+def test_serve_says_why_it_cannot_reach_postgresql_without_the_password(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://ringpush:hunter22@127.0.0.1:{port}/ringpush"
+    done = ringpush("serve", "--database", url, "--state-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "error: cannot open database postgresql://ringpush:***@127.0.0.1" in done.stderr
+    assert "hunter22" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_database_sealed_under_another_master_key(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+
+    async def create() -> None:  # another instance's key sealed this database
+        registry = await open_registry(database, SecretBox({"k": secrets.token_bytes(32)}, "k"))
+        await registry.close()
+
+    asyncio.run(create())
+    done = ringpush("serve", "--database", database, "--state-dir", str(tmp_path / "b"))
+    assert done.returncode == 2
+    assert "same RINGPUSH_SECRET_KEY" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
+    done = ringpush("serve", "--port", "70000", "--state-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr

@@ -16,6 +16,7 @@ from ringpush.apns.jwt_signer import ProviderTokenSigner
 from ringpush.apns.push_type import PushType
 from ringpush.registry import App, Registry, SecretBox, SqlRegistry, open_registry
 from ringpush.registry.migrations import LATEST_VERSION
+from ringpush.registry.store import MasterKeyMismatch
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TOKEN_A = "a1" * 32
@@ -228,8 +229,28 @@ async def test_rotation_reseals_everything_under_the_new_key(
     store = await open_registry(database_url, rotated)
     assert await store.reseal_all() == 1
     await store.close()
-    only_new = SecretBox({"k2": b"\x09" * 32}, "k2", lookup="k2")
-    store = await open_registry(database_url, only_new)
+    store = await open_registry(database_url, rotated)
     [device] = await store.devices_of_user("demo", "bob")
     assert device.token == TOKEN_A
+    for row in await store.db.fetchall("SELECT token_sealed FROM devices"):
+        assert rotated.key_id_of(row[0]) == "k2"
+    [check] = await store.db.fetchall("SELECT sealed FROM key_checks")
+    assert rotated.key_id_of(check[0]) == "k2"
     await store.close()
+
+
+async def test_an_instance_with_another_master_key_is_refused_at_start(
+    database_url: str, box: SecretBox
+) -> None:
+    """Two instances with different master keys would fail on each other's rows at the
+    first call; the second one is refused when it opens the database instead."""
+    first = await open_registry(database_url, box)
+    await first.close()
+    stranger = SecretBox({"k1": b"\x08" * 32}, "k1")
+    with pytest.raises(MasterKeyMismatch, match="same RINGPUSH_SECRET_KEY"):
+        await open_registry(database_url, stranger)
+    other_lookup = SecretBox({"k1": b"\x07" * 32, "k2": b"\x09" * 32}, "k2", lookup="k2")
+    with pytest.raises(MasterKeyMismatch, match="lookup key differs"):
+        await open_registry(database_url, other_lookup)
+    again = await open_registry(database_url, box)  # the right key still opens it
+    await again.close()

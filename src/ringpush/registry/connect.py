@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
 
 from ringpush.registry.database import Database
 from ringpush.registry.sealing import SecretBox
 from ringpush.registry.sql_registry import SqlRegistry
+from ringpush.registry.store import DatabaseUnavailable
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -45,15 +49,21 @@ def redacted(url: str) -> str:
 
 
 async def open_database(url: str) -> Database:
+    """Connect; a database that cannot be reached or opened is :class:`DatabaseUnavailable`
+    with the reason (and never the URL's password)."""
     path = sqlite_path(url)
-    if path is None:
-        from ringpush.registry.postgres_database import PostgresDatabase
+    try:
+        if path is None:
+            from ringpush.registry.postgres_database import PostgresDatabase
 
-        return await PostgresDatabase.connect(url)
-    from ringpush.registry.sqlite_database import SqliteDatabase
+            return await PostgresDatabase.connect(url)
+        from ringpush.registry.sqlite_database import SqliteDatabase
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return await SqliteDatabase.open(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return await SqliteDatabase.open(path)
+    except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DatabaseUnavailable(f"cannot open database {redacted(url)}: {why}") from None
 
 
 async def open_registry(url: str, box: SecretBox) -> SqlRegistry:

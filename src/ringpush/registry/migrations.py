@@ -153,6 +153,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX call_listeners_by_instance ON call_listeners (instance_id)",
         ],
     ),
+    (
+        7,
+        "a value sealed under the deployment's master key, to refuse a different one",
+        [
+            """CREATE TABLE key_checks (
+                name TEXT PRIMARY KEY,
+                sealed BLOB NOT NULL,
+                lookup TEXT NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -19,15 +19,18 @@ from ringpush.registry.database import Database, Notifications
 from ringpush.registry.migrations import migrate, schema_version
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.provider_tokens import SqlProviderTokens
-from ringpush.registry.sealing import SecretBox
+from ringpush.registry.sealing import SealingError, SecretBox
 from ringpush.registry.sql_calls import SqlCalls
 from ringpush.registry.sql_outbox import SqlOutbox
+from ringpush.registry.store import MasterKeyMismatch
 from ringpush.registry.timestamps import from_us, maybe_from_us, to_us
 
 TOKEN = "device-token"
 SIGNING_KEY = "signing-key"
 CERTIFICATE = "certificate"
 SERVICE_KEY = "service-key"
+KEY_CHECK_CONTEXT = "key-check"
+KEY_CHECK = b"ringpush master key check"
 
 
 class SqlRegistry:
@@ -69,9 +72,36 @@ class SqlRegistry:
 
     @classmethod
     async def open(cls, db: Database, box: SecretBox) -> SqlRegistry:
-        """The registry on ``db``, its schema brought up to date first."""
+        """The registry on ``db``, its schema brought up to date first; refuses a master
+        key other than the one the database's secrets are sealed with."""
         await migrate(db)
-        return cls(db, box)
+        registry = cls(db, box)
+        await registry._check_master_key()
+        return registry
+
+    async def _check_master_key(self) -> None:
+        """Instances that disagree on the master key would each fail to open the
+        other's tokens and user tokens; find out at start-up, not at the first call."""
+        await self._db.execute(
+            """INSERT INTO key_checks (name, sealed, lookup) VALUES ('master', ?, ?)
+               ON CONFLICT (name) DO NOTHING""",
+            (self._box.seal(KEY_CHECK, KEY_CHECK_CONTEXT), self._lookup_check()),
+        )
+        row = await self._db.fetchone("SELECT sealed, lookup FROM key_checks WHERE name = 'master'")
+        assert row is not None
+        advice = (
+            "this database's secrets are sealed under another master key: give every"
+            " instance the same RINGPUSH_SECRET_KEY (or the same key file)"
+        )
+        if row["lookup"] != self._lookup_check():
+            raise MasterKeyMismatch(advice + " (the lookup key differs)")
+        try:
+            self._box.open(row["sealed"], KEY_CHECK_CONTEXT)
+        except SealingError:
+            raise MasterKeyMismatch(advice) from None
+
+    def _lookup_check(self) -> str:
+        return self._box.lookup_hash(KEY_CHECK, KEY_CHECK_CONTEXT)
 
     @classmethod
     async def open_sqlite(cls, path: str | Path, box: SecretBox) -> SqlRegistry:
@@ -355,6 +385,10 @@ class SqlRegistry:
                             (self._box.seal(plain, context), row["app_id"]),
                         )
                         resealed += 1
+            await db.execute(
+                "UPDATE key_checks SET sealed = ? WHERE name = 'master'",
+                (self._box.seal(KEY_CHECK, KEY_CHECK_CONTEXT),),
+            )
         return resealed + await self._provider_tokens.reseal()
 
     def _device(self, row: Any) -> Device:

@@ -29,6 +29,17 @@ class UnknownApp(RegistryError):
     code = "unknown_app"
 
 
+class DatabaseUnavailable(RegistryError):
+    code = "database_unavailable"
+
+
+class MasterKeyMismatch(RegistryError):
+    """This process's master key is not the one the database's secrets are sealed with
+    (two instances with different ``RINGPUSH_SECRET_KEY`` values or key files)."""
+
+    code = "master_key_mismatch"
+
+
 class Outbox(Protocol):
     """Every push is written here before it is sent; senders claim due ones under a lease."""
 
