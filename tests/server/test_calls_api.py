@@ -353,3 +353,4 @@ async def test_metrics_count_pushes_by_type_and_outcome(stack: Stack) -> None:
     assert 'ringpush_pushes_total{outcome="delivered",push_type="voip",reason=""} 1.0' in text
     assert 'ringpush_push_latency_seconds_count{push_type="voip"} 1.0' in text
     assert "ringpush_outbox_depth" in text
+    assert "ringpush_outbox_claimed_total 1.0" in text

@@ -34,8 +34,10 @@ class ApnsClients:
         request_timeout: float = 10.0,
         tokens: ProviderTokens | None = None,
         clock: Callable[[], float] = time.time,
+        on_signed: Callable[[], None] | None = None,
     ) -> None:
         self._clock = clock
+        self._on_signed = on_signed
         self._clients: dict[tuple[str, Environment], ApnsClient] = {}
         self._tokens = tokens
         self._signers: dict[str, ProviderTokenSigner] = {}
@@ -82,7 +84,10 @@ class ApnsClients:
         async with lock:
             if not signer.due():  # another push of this batch exchanged it meanwhile
                 return
+            before = signer.signed_count
             signer.adopt(await self._tokens.exchange(signer.credentials, signer.choose))
+            if signer.signed_count > before and self._on_signed is not None:
+                self._on_signed()
 
     def signer(self, app_id: str) -> ProviderTokenSigner | None:
         """The provider-token signer of the app's key, once a client was made for it."""

@@ -21,6 +21,16 @@ class DeliveryMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.claimed = Counter(
+            "ringpush_outbox_claimed_total",
+            "Pushes this instance claimed from the outbox (how instances share the work)",
+            registry=self.registry,
+        )
+        self.provider_tokens_signed = Counter(
+            "ringpush_provider_tokens_signed_total",
+            "Provider tokens (JWTs) this instance signed for the deployment",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "ringpush_outbox_depth",
             "Pushes in the outbox not yet final",

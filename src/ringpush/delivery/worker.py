@@ -112,6 +112,7 @@ class DeliveryWorker:
         """Send every push that is due now; returns how many were attempted."""
         claimed = await self._registry.outbox.claim_due(self._clock(), BATCH, self._lease)
         if claimed:
+            self.metrics.claimed.inc(len(claimed))
             await asyncio.gather(*(self._deliver(push) for push in claimed))
         self.metrics.queue_depth.set(await self._registry.outbox.depth())
         return len(claimed)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
+from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
 from ringpush.delivery.worker import DeliveryWorker, utc_now
 from ringpush.registry.connect import open_registry, redacted
@@ -93,10 +94,16 @@ class RingpushService:
         settings = self.settings
         box = load_secret_box(settings.state_dir / "secret.json")
         self.registry = await open_registry(settings.database, box)
-        self._clients = ApnsClients(tokens=self.registry.provider_tokens)
+        metrics = DeliveryMetrics()
+        self._clients = ApnsClients(
+            tokens=self.registry.provider_tokens, on_signed=metrics.provider_tokens_signed.inc
+        )
         self.admin_key, self.admin_key_file = load_admin_key(settings.state_dir)
         self._worker = DeliveryWorker(
-            self.registry, self._clients, lease=timedelta(seconds=settings.lease_seconds)
+            self.registry,
+            self._clients,
+            lease=timedelta(seconds=settings.lease_seconds),
+            metrics=metrics,
         )
         self._worker.start()
         calls = self._calls = CallService(self.registry, self._worker.wake, utc_now)
