@@ -29,6 +29,10 @@ from ringpush.registry.store import Registry
 
 log = logging.getLogger(__name__)
 
+#: Push ids answered by some instance, so a request waiting on another learns it.
+ANSWERS_CHANNEL = "ringpush_push_answers"
+#: PostgreSQL caps a notification at 8000 bytes; push ids are 36 characters.
+ANSWERS_PER_MESSAGE = 150
 LEASE = timedelta(seconds=60)
 RECENT_ANSWERS = 10_000
 BATCH = 500
@@ -60,9 +64,12 @@ class DeliveryWorker:
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}
         # Answers recorded lately, so a watch that starts late still sees them.
         self._recent: OrderedDict[str, None] = OrderedDict()
+        self._to_announce: list[str] = []
+        self._announcing: set[asyncio.Task[None]] = set()
 
     def watch(self, push_id: str) -> asyncio.Future[None]:
-        """A future resolved when this process records an answer for ``push_id``."""
+        """A future resolved when an answer for ``push_id`` is recorded, by this instance
+        or (told through the database's notifications) by another one."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if push_id in self._recent:
             future.set_result(None)
@@ -71,6 +78,32 @@ class DeliveryWorker:
         return future
 
     def _answered(self, push_id: str) -> None:
+        self._resolve(push_id)
+        if not self._to_announce:
+            asyncio.get_running_loop().call_soon(self._announce)
+        self._to_announce.append(push_id)
+
+    def _announce(self) -> None:
+        """Tell the other instances which pushes were answered, in a few messages per
+        loop turn rather than one per push."""
+        ids, self._to_announce = self._to_announce, []
+        for start in range(0, len(ids), ANSWERS_PER_MESSAGE):
+            message = ",".join(ids[start : start + ANSWERS_PER_MESSAGE])
+            task = asyncio.create_task(self._send_announcement(message))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
+
+    async def _send_announcement(self, message: str) -> None:
+        try:
+            await self._registry.notifications.notify(ANSWERS_CHANNEL, message)
+        except Exception:  # the waiting request times out and reads the row instead
+            log.warning("could not announce push answers to the other instances")
+
+    def _heard(self, message: str) -> None:
+        for push_id in message.split(","):
+            self._resolve(push_id)
+
+    def _resolve(self, push_id: str) -> None:
         self._recent[push_id] = None
         if len(self._recent) > RECENT_ANSWERS:
             self._recent.popitem(last=False)
@@ -85,6 +118,10 @@ class DeliveryWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
+    async def listen(self) -> None:
+        """Hear other instances' answers (a request here may wait on a push they sent)."""
+        await self._registry.notifications.listen(ANSWERS_CHANNEL, self._heard)
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -95,6 +132,8 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._announcing:
+            await asyncio.gather(*self._announcing, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:

@@ -105,6 +105,7 @@ class RingpushService:
             lease=timedelta(seconds=settings.lease_seconds),
             metrics=metrics,
         )
+        await self._worker.listen()
         self._worker.start()
         calls = self._calls = CallService(self.registry, self._worker.wake, utc_now)
         await calls.events.start()
