@@ -3,6 +3,7 @@ devices, idempotency, the 410 rule, secrecy at rest."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -254,3 +255,19 @@ async def test_an_instance_with_another_master_key_is_refused_at_start(
         await open_registry(database_url, other_lookup)
     again = await open_registry(database_url, box)  # the right key still opens it
     await again.close()
+
+
+async def test_instances_starting_together_migrate_the_database_once(
+    database_url: str, box: SecretBox
+) -> None:
+    """A fresh database and three instances starting at once: each waits its turn (an
+    advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite), none fails."""
+    stores = await asyncio.gather(*(open_registry(database_url, box) for _ in range(3)))
+    try:
+        for store in stores:
+            assert await store.schema_version() == LATEST_VERSION
+        rows = await stores[0].db.fetchall("SELECT version FROM schema_version")
+        assert sorted(row[0] for row in rows) == list(range(1, LATEST_VERSION + 1))
+    finally:
+        for store in stores:
+            await store.close()

@@ -164,6 +164,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        8,
+        "partial indexes for what every instance polls: unfinished pushes, ringing calls",
+        [
+            """CREATE INDEX outbox_unfinished ON outbox (next_attempt_us)
+               WHERE state IN ('pending', 'sending')""",
+            """CREATE INDEX calls_ringing ON calls (ring_until_us)
+               WHERE state = 'ringing'""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
