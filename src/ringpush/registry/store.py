@@ -1,6 +1,7 @@
-"""The registry interface every storage backend implements (SQLite now, PostgreSQL next).
+"""The registry interface: what delivery and the server may ask of storage.
 
-Delivery and the server depend on these protocols only, never on a backend's class.
+They depend on these protocols only, never on a class; :class:`SqlRegistry
+<ringpush.registry.sql_registry.SqlRegistry>` implements them on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
