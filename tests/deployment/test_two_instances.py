@@ -228,6 +228,10 @@ async def test_two_instances_lose_no_push_when_one_is_killed(database: str, tmp_
 
             # -- one provider token for the whole deployment ----------------------------
             assert len(sandbox.stats.provider_tokens[key.key_id]) == 1
+            # -- the survivor is still ready and stops cleanly ---------------------------
+            assert (await on_a.get("/readyz")).status_code == 200
+            a.process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(a.process.wait, 15) == 0
             print(
                 f"\ncalls accepted: A {accepted['a']} (after the kill {accepted['a_after_kill']}),"
                 f" B {accepted['b']}, stored by B before it died {accepted['taken_over']};"

@@ -12,6 +12,7 @@ import pytest
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.registry import SecretBox, SqlRegistry, open_registry
+from ringpush.registry.call_models import Call, CallState
 from ringpush.registry.outbox_models import OutboxPush, PushState
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -157,3 +158,31 @@ async def test_instances_claiming_at_once_never_take_a_push_twice(database_url: 
     finally:
         for store in instances:
             await store.close()
+
+
+def ringing_call(call_id: str) -> Call:
+    return Call(
+        app_id="demo", call_id=call_id, caller_id="alice", caller_name="Alice",
+        callee_user_id="bob", video=False, state=CallState.RINGING, created_at=T0,
+        ring_until=T0 + timedelta(seconds=60), data={},
+    )  # fmt: skip
+
+
+async def test_a_call_and_its_pushes_are_stored_together_or_not_at_all(
+    store: SqlRegistry,
+) -> None:
+    """An instance that fails between storing the call and its pushes must not leave a
+    call that exists (a retry gets 409) but rings nothing."""
+    taken = push(call_id="other")
+    await store.outbox.enqueue([taken])
+    clash = push(call_id="c-atomic", push_id=taken.push_id)  # the insert will fail
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await store.calls.create(ringing_call("c-atomic"), [push(call_id="c-atomic"), clash])
+    assert await store.calls.get("demo", "c-atomic") is None
+    assert await store.outbox.query(call_id="c-atomic") == []
+    # Stored for real, the call and its push come together; the id is then taken.
+    ring = push(call_id="c-atomic")
+    assert await store.calls.create(ringing_call("c-atomic"), [ring])
+    assert [p.push_id for p in await store.outbox.query(call_id="c-atomic")] == [ring.push_id]
+    assert not await store.calls.create(ringing_call("c-atomic"), [push(call_id="c-atomic")])
+    assert len(await store.outbox.query(call_id="c-atomic")) == 1

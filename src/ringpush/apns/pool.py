@@ -81,11 +81,14 @@ class ConnectionPool:
                 and push.token is not None
                 and not push.auth_retried
             ):
-                # Sign anew (at most once per 20 minutes, see the signer) and retry once.
+                # Sign anew (at most once per 20 minutes, see the signer) and retry once,
+                # if there is a new token to retry with; else the caller retries later.
                 push.auth_retried = True
-                push.token = self._signer.refresh(push.token)
-                self._waiting.appendleft(push)
-                return
+                fresh = self._signer.refresh(push.token)
+                if fresh.header != push.token.header:
+                    push.token = fresh
+                    self._waiting.appendleft(push)
+                    return
         if self._listener is not None:
             self._listener.answered(result, time.monotonic() - push.submitted_at)
         push.resolve(result)

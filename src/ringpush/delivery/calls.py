@@ -114,8 +114,6 @@ class CallService:
             data=data,
         )
         payload = voip_payload(call, now)  # raises before anything is stored
-        if not await self._registry.calls.create(call):
-            raise CallExists(call_id)
         devices = await self._registry.devices_of_user(app_id, callee_user_id, PushType.VOIP)
         pushes = [
             push_for_device(
@@ -130,8 +128,11 @@ class CallService:
             for device in devices
             if device.live
         ]
+        # The call and its pushes are stored together: a crash between the two would
+        # leave a call that exists (a retry gets 409) but rings no phone.
+        if not await self._registry.calls.create(call, pushes):
+            raise CallExists(call_id)
         if pushes:
-            await self._registry.outbox.enqueue(pushes)
             self._wake()
         return StartedCall(call, pushes)
 

@@ -4,21 +4,35 @@ one conditional UPDATE, so of two ends racing (on any instances) exactly one cha
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from ringpush.registry.call_models import Call, CallState, EndReason
-from ringpush.registry.database import Database
+from ringpush.registry.database import Database, Executor
+from ringpush.registry.outbox_models import OutboxPush
+from ringpush.registry.sql_outbox import SqlOutbox
 from ringpush.registry.timestamps import from_us, to_us
 
 
 class SqlCalls:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: SqlOutbox) -> None:
         self._db = db
+        self._outbox = outbox
 
-    async def create(self, call: Call) -> bool:
-        """Store a new call; False if the call id is already taken in this app."""
-        inserted = await self._db.execute(
+    async def create(self, call: Call, pushes: Sequence[OutboxPush] = ()) -> bool:
+        """Store a new call with the pushes that ring it, in one transaction: an instance
+        dying half-way leaves neither, never a ringing call that rings nothing. False
+        (and nothing stored) if the call id is already taken in this app."""
+        async with self._db.transaction() as db:
+            if not await self._insert(db, call):
+                return False
+            if pushes:
+                await self._outbox.enqueue(pushes, db)
+        return True
+
+    async def _insert(self, db: Executor, call: Call) -> bool:
+        inserted = await db.execute(
             """INSERT INTO calls (app_id, call_id, caller_id, caller_name,
                        callee_user_id, video, data, state, created_us, ring_until_us)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
-from ringpush.registry.database import Database, Dialect
+from ringpush.registry.database import Database, Dialect, Executor
 from ringpush.registry.outbox_models import OutboxPush, PushState
 from ringpush.registry.sealing import SecretBox
 from ringpush.registry.timestamps import from_us, maybe_from_us, to_us
@@ -29,9 +29,10 @@ class SqlOutbox:
         # waiting for them or taking them twice.
         self._skip_locked = " FOR UPDATE SKIP LOCKED" if db.dialect is Dialect.POSTGRESQL else ""
 
-    async def enqueue(self, pushes: Sequence[OutboxPush]) -> None:
+    async def enqueue(self, pushes: Sequence[OutboxPush], db: Executor | None = None) -> None:
+        """Store pending pushes; ``db`` is a transaction to add them to (a call's)."""
         box = self._box
-        await self._db.executemany(
+        await (db or self._db).executemany(
             """INSERT INTO outbox (push_id, app_id, user_id, device_id, push_type,
                        environment, token_sealed, apns_id, priority, expiration, collapse_id,
                        payload, call_id, state, attempts, next_attempt_us, not_after_us,

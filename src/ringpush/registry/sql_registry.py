@@ -38,7 +38,7 @@ class SqlRegistry:
         self._db = db
         self._box = box
         self._outbox = SqlOutbox(db, box)
-        self._calls = SqlCalls(db)
+        self._calls = SqlCalls(db, self._outbox)
         self._provider_tokens = SqlProviderTokens(db, box)
         self._call_listeners = SqlCallListeners(db)
 

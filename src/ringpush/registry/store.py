@@ -90,8 +90,9 @@ class Outbox(Protocol):
 
 
 class CallStore(Protocol):
-    async def create(self, call: Call) -> bool:
-        """False if the app already has a call with this id."""
+    async def create(self, call: Call, pushes: Sequence[OutboxPush] = ()) -> bool:
+        """Store the call and the pushes that ring it together, or neither; False if the
+        app already has a call with this id."""
 
     async def get(self, app_id: str, call_id: str) -> Call | None: ...
 
