@@ -12,7 +12,7 @@ import pytest
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.registry import SecretBox, SqlRegistry, open_registry
-from ringpush.registry.call_models import Call, CallState
+from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.registry.outbox_models import OutboxPush, PushState
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -118,8 +118,8 @@ async def test_withdrawing_a_call_stops_its_unsent_pushes_only(store: SqlRegistr
     await store.outbox.enqueue([waiting, other])
     assert await store.outbox.withdraw_call("demo", "call-1", T0) == 1
     assert await store.outbox.withdraw_call("other-app", "call-2", T0) == 0
-    assert (await store.outbox.get(waiting.push_id)).state is PushState.WITHDRAWN  # type: ignore[union-attr]
-    assert (await store.outbox.get(in_flight.push_id)).state is PushState.SENDING  # type: ignore[union-attr]
+    assert await state_of(store, waiting.push_id) is PushState.WITHDRAWN
+    assert await state_of(store, in_flight.push_id) is PushState.SENDING
     [claimed] = await store.outbox.claim_due(T0, 10, LEASE)
     assert claimed.push_id == other.push_id
 
@@ -160,6 +160,12 @@ async def test_instances_claiming_at_once_never_take_a_push_twice(database_url: 
             await store.close()
 
 
+async def state_of(store: SqlRegistry, push_id: str) -> PushState:
+    stored = await store.outbox.get(push_id)
+    assert stored is not None
+    return stored.state
+
+
 def ringing_call(call_id: str) -> Call:
     return Call(
         app_id="demo", call_id=call_id, caller_id="alice", caller_name="Alice",
@@ -186,3 +192,25 @@ async def test_a_call_and_its_pushes_are_stored_together_or_not_at_all(
     assert [p.push_id for p in await store.outbox.query(call_id="c-atomic")] == [ring.push_id]
     assert not await store.calls.create(ringing_call("c-atomic"), [push(call_id="c-atomic")])
     assert len(await store.outbox.query(call_id="c-atomic")) == 1
+
+
+async def test_ending_a_call_withdraws_and_queues_together_or_not_at_all(
+    store: SqlRegistry,
+) -> None:
+    """An end that fails half-way must not leave the call ended with its VoIP push still
+    due (a phone ringing for a call that is over) or its end-of-call pushes lost."""
+    voip = push(call_id="c-end")
+    assert await store.calls.create(ringing_call("c-end"), [voip])
+    clash = push(call_id=None, push_id=voip.push_id)  # the end push's insert will fail
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await store.calls.end("demo", "c-end", EndReason.CANCELED, T0, then_send=[clash])
+    call = await store.calls.get("demo", "c-end")
+    assert call is not None and call.state is CallState.RINGING
+    assert await state_of(store, voip.push_id) is PushState.PENDING
+    told = push(call_id=None, push_type=PushType.ALERT)
+    ended = await store.calls.end("demo", "c-end", EndReason.CANCELED, T0, then_send=[told])
+    assert ended.changed and ended.withdrawn == 1
+    assert await state_of(store, voip.push_id) is PushState.WITHDRAWN
+    assert await state_of(store, told.push_id) is PushState.PENDING
+    again = await store.calls.end("demo", "c-end", EndReason.CANCELED, T0, then_send=[push()])
+    assert not again.changed and again.withdrawn == 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -139,25 +139,35 @@ class CallService:
     async def end(
         self, app_id: str, call_id: str, reason: EndReason, device_id: str | None = None
     ) -> EndedCall:
-        """End a ringing call: withdraw its unsent VoIP pushes, publish the event, tell the
-        devices not listening. Ending a call that is already over changes nothing."""
-        now = self._clock()
-        call, changed = await self._registry.calls.end(
-            app_id,
-            call_id,
-            reason,
-            now,
-            device_id=device_id,
-            answered=reason is EndReason.ANSWERED_ELSEWHERE,
-        )
-        if call is None or not changed:
-            return EndedCall(call, changed=False, withdrawn=0)
-        withdrawn = await self._registry.outbox.withdraw_call(app_id, call_id, now)
-        await self.events.publish(app_id, call_id, call_event(call))
-        await self._notify_end(call, now)
-        return EndedCall(call, changed=True, withdrawn=withdrawn)
+        """End a ringing call: withdraw its unsent VoIP pushes, tell the devices not
+        listening, publish the event. Ending a call that is already over changes nothing.
 
-    async def _notify_end(self, call: Call, now: datetime) -> None:
+        The end-of-call pushes are worked out from the call before it ends and stored in
+        the same transaction that ends it (see :meth:`CallStore.end`)."""
+        now = self._clock()
+        current = await self._registry.calls.get(app_id, call_id)
+        if current is None or current.state is not CallState.RINGING:
+            return EndedCall(current, changed=False, withdrawn=0)
+        answered = reason is EndReason.ANSWERED_ELSEWHERE
+        ending = replace(
+            current,
+            state=CallState.ANSWERED if answered else CallState.ENDED,
+            end_reason=reason,
+            ended_by_device=device_id,
+            ended_at=now,
+        )
+        pushes = await self._end_pushes(ending, now)
+        ended = await self._registry.calls.end(
+            app_id, call_id, reason, now, device_id=device_id, answered=answered, then_send=pushes
+        )
+        if ended.call is None or not ended.changed:
+            return EndedCall(ended.call, changed=False, withdrawn=0)
+        if pushes:
+            self._wake()
+        await self.events.publish(app_id, call_id, call_event(ended.call))
+        return EndedCall(ended.call, changed=True, withdrawn=ended.withdrawn)
+
+    async def _end_pushes(self, call: Call, now: datetime) -> list[OutboxPush]:
         """Tell the callee's other devices without a VoIP push: a background push to the
         ones not listening to the call's events, and a "missed call" alert when the call
         was canceled or timed out."""
@@ -193,9 +203,7 @@ class CallService:
                     collapse_id=f"call-{call.call_id}"[:64],
                 )
             )
-        if pushes:
-            await self._registry.outbox.enqueue(pushes)
-            self._wake()
+        return pushes
 
     async def expire_overdue(self) -> int:
         """End ringing calls whose ring time is over, with ``timeout``."""

@@ -36,3 +36,13 @@ class Call:
     end_reason: EndReason | None = None
     ended_by_device: str | None = None
     ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnding:
+    """What an end request did: the call as it is now, whether this request ended it
+    (of two racing, exactly one), and how many unsent pushes it withdrew."""
+
+    call: Call | None
+    changed: bool
+    withdrawn: int = 0

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ringpush.registry.call_models import Call, CallState, EndReason
+from ringpush.registry.call_models import Call, CallEnding, CallState, EndReason
 from ringpush.registry.database import Database, Executor
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.sql_outbox import SqlOutbox
@@ -67,20 +67,29 @@ class SqlCalls:
         *,
         device_id: str | None = None,
         answered: bool = False,
-    ) -> tuple[Call | None, bool]:
+        then_send: Sequence[OutboxPush] = (),
+    ) -> CallEnding:
         """End a ringing call (or mark it answered); an already ended call is unchanged.
 
-        Returns the call and whether this request changed it: of two devices answering
-        at once, exactly one sees True.
+        In one transaction with the change: the call's unsent pushes are withdrawn and
+        ``then_send`` (the end-of-call pushes) is queued, so an instance dying half-way
+        never leaves an ended call whose VoIP push still goes out, nor one whose other
+        devices are never told. Of two requests ending it at once, exactly one changes it.
         """
         state = CallState.ANSWERED if answered else CallState.ENDED
-        updated = await self._db.execute(
-            """UPDATE calls SET state = ?, end_reason = ?, ended_by_device = ?,
+        withdrawn = 0
+        async with self._db.transaction() as db:
+            updated = await db.execute(
+                """UPDATE calls SET state = ?, end_reason = ?, ended_by_device = ?,
                        ended_us = ?
                    WHERE app_id = ? AND call_id = ? AND state = 'ringing'""",
-            (state.value, reason.value, device_id, to_us(now), app_id, call_id),
-        )
-        return await self.get(app_id, call_id), updated == 1
+                (state.value, reason.value, device_id, to_us(now), app_id, call_id),
+            )
+            if updated == 1:
+                withdrawn = await self._outbox.withdraw_call(app_id, call_id, now, db)
+                if then_send:
+                    await self._outbox.enqueue(then_send, db)
+        return CallEnding(await self.get(app_id, call_id), updated == 1, withdrawn)
 
     async def overdue(self, now: datetime) -> list[Call]:
         """Ringing calls whose ring time is over (they end with ``timeout``)."""

@@ -132,9 +132,11 @@ class SqlOutbox:
             ),
         )
 
-    async def withdraw_call(self, app_id: str, call_id: str, now: datetime) -> int:
+    async def withdraw_call(
+        self, app_id: str, call_id: str, now: datetime, db: Executor | None = None
+    ) -> int:
         """Withdraw the call's pushes not sent yet; returns how many."""
-        return await self._db.execute(
+        return await (db or self._db).execute(
             """UPDATE outbox SET state = 'withdrawn', updated_us = ?
                    WHERE app_id = ? AND call_id = ? AND state = 'pending'""",
             (to_us(now), app_id, call_id),

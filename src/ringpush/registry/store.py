@@ -14,7 +14,7 @@ from ringpush.apns.credentials import TokenCredentials
 from ringpush.apns.environment import Environment
 from ringpush.apns.jwt_signer import ProviderToken
 from ringpush.apns.push_type import PushType
-from ringpush.registry.call_models import Call, EndReason
+from ringpush.registry.call_models import Call, CallEnding, EndReason
 from ringpush.registry.database import Notifications
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.outbox_models import OutboxPush, PushState
@@ -105,8 +105,10 @@ class CallStore(Protocol):
         *,
         device_id: str | None = None,
         answered: bool = False,
-    ) -> tuple[Call | None, bool]:
-        """End a ringing call; the bool says whether this request changed it."""
+        then_send: Sequence[OutboxPush] = (),
+    ) -> CallEnding:
+        """End a ringing call, withdraw its unsent pushes and queue ``then_send``, all
+        together; ``changed`` says whether this request ended it."""
 
     async def overdue(self, now: datetime) -> list[Call]: ...
 
