@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,3 +142,45 @@ def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
     done = ringpush("serve", "--port", "70000", "--state-dir", str(tmp_path))
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+def test_serve_stops_when_told_to_while_the_database_does_not_answer(tmp_path: Path) -> None:
+    """A database that accepts the connection and then says nothing (a hung server, a
+    black-holing firewall) must not make the instance deaf to SIGTERM while it starts."""
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+
+        def accept() -> None:
+            connection, _ = silent.accept()
+            held.append(connection)  # kept open, never answered
+            accepted.set()
+
+        threading.Thread(target=accept, daemon=True).start()
+        port = silent.getsockname()[1]
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "ringpush", "serve", "--state-dir", str(tmp_path),
+                "--database", f"postgresql://ringpush:pw@127.0.0.1:{port}/ringpush",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "RINGPUSH_ADMIN_KEY": ADMIN},
+        )  # fmt: skip
+        try:
+            assert accepted.wait(30), "serve never tried the database"
+            proc.send_signal(signal.SIGTERM)
+            # PostgreSQL's connect timeout is 10 s: stopping must not wait for it.
+            out, err = proc.communicate(timeout=8)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for connection in held:
+                connection.close()
+    assert proc.returncode == 0, err
+    assert "serving" not in out
+    assert "Traceback" not in err

@@ -58,6 +58,7 @@ async def test_an_end_posted_on_one_instance_reaches_a_listener_on_another(
             assert ended.changed
             if database_url.startswith("postgresql"):
                 event = await asyncio.wait_for(queue.get(), 10)
+                assert event is not None
                 assert event["state"] == "answered"
                 assert event["device_id"] == "phone"
         # The listening iPad and the answering phone get no background push.
@@ -124,6 +125,25 @@ async def test_events_keep_flowing_after_the_listening_connection_is_lost(
                     break
             await calls.end("demo", "x4", EndReason.CANCELED)
             event = await asyncio.wait_for(queue.get(), 10)
+            assert event is not None
             assert event["state"] == "ended" and event["reason"] == "canceled"
     finally:
         await calls.events.close()
+
+
+async def test_closing_the_hub_ends_every_stream_and_frees_its_listener_rows(
+    world: World,
+) -> None:
+    """A stopping instance: each subscriber gets None (end the stream, reconnect
+    elsewhere), a subscription that comes after gets None at once, and the devices no
+    longer count as listening, so the end-of-call background push reaches them."""
+    calls = CallService(world.registry, lambda: None, world.now)
+    await ring(world, calls, "x5")
+    async with calls.events.subscribe("demo", "x5", "ipad") as queue:
+        assert await calls.events.listening_devices("demo", "x5") == {"ipad"}
+        await calls.events.close()
+        assert await asyncio.wait_for(queue.get(), 1) is None
+    assert await calls.events.listening_devices("demo", "x5") == set()
+    async with calls.events.subscribe("demo", "x5", "phone") as late:
+        assert late.get_nowait() is None
+    assert await calls.events.listening_devices("demo", "x5") == set()

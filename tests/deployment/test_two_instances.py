@@ -11,15 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import re
 import secrets
 import signal
-import subprocess
-import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -30,62 +24,14 @@ from ringpush.apns.credentials import generate_signing_key
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.sandbox import Sandbox
-from tests.conftest import create_database, drop_database
-from tests.postgres_server import PostgresServer
+from tests.deployment.instances import ADMIN, BUNDLE, create_app, start_instance
 
-ADMIN = "rpa_" + "d" * 40
-BUNDLE = "com.example.deploy"
 USERS = 100
 CALLS = 2000
 IN_FLIGHT = 50
 LEASE_SECONDS = 2
 #: APNs answers this late, so pushes are in flight when an instance dies.
 LATENCY_MS = 200
-
-
-@dataclass
-class Instance:
-    name: str
-    process: subprocess.Popen[str]
-    url: str
-
-
-def spawn(name: str, database: str, state: Path, secret: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "RINGPUSH_ADMIN_KEY": ADMIN,
-        "RINGPUSH_SECRET_KEY": secret,
-        "RINGPUSH_PORT": "0",
-    }
-    with open(state.parent / f"{name}.stderr", "w") as log:
-        return subprocess.Popen(
-            [
-                sys.executable, "-m", "ringpush", "serve", "--database", database,
-                "--state-dir", str(state), "--delivery-lease", str(LEASE_SECONDS),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env=env,
-        )  # fmt: skip
-
-
-async def start_instance(name: str, database: str, state: Path, secret: str) -> Instance:
-    process = await asyncio.to_thread(spawn, name, database, state, secret)
-    assert process.stdout is not None
-    first = await asyncio.to_thread(process.stdout.readline)
-    match = re.search(r"http://127\.0\.0\.1:(\d+)", first)
-    assert match, f"{name} did not start: {first!r}"
-    return Instance(name, process, f"http://127.0.0.1:{match.group(1)}")
-
-
-@pytest.fixture
-async def database(postgres: PostgresServer) -> AsyncIterator[str]:
-    url = await create_database(postgres)
-    try:
-        yield url
-    finally:
-        await drop_database(postgres, url)
 
 
 @pytest.mark.timeout(300)
@@ -96,10 +42,8 @@ async def test_two_instances_lose_no_push_when_one_is_killed(database: str, tmp_
     await sandbox.start(control_port=None, environments=(Environment.DEVELOPMENT,))
     sandbox.faults.latency_ms = LATENCY_MS
     secret = base64.b64encode(secrets.token_bytes(32)).decode()
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    a = await start_instance("a", database, tmp_path / "a", secret)
-    b = await start_instance("b", database, tmp_path / "b", secret)
+    a = await start_instance("a", database, tmp_path / "a", secret, lease_seconds=LEASE_SECONDS)
+    b = await start_instance("b", database, tmp_path / "b", secret, lease_seconds=LEASE_SECONDS)
     admin = {"Authorization": f"Bearer {ADMIN}"}
     limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
     try:
@@ -108,20 +52,7 @@ async def test_two_instances_lose_no_push_when_one_is_killed(database: str, tmp_
             httpx.AsyncClient(base_url=b.url, timeout=30, limits=limits) as on_b,
         ):
             # -- set up through both instances ------------------------------------------
-            app = await on_a.put(
-                "/v1/apps/deploy",
-                headers=admin,
-                json={
-                    "bundle_id": BUNDLE, "team_id": key.team_id, "key_id": key.key_id,
-                    "signing_key": key.pem.decode(), "default_environment": "development",
-                    "apns_url": sandbox.url(Environment.DEVELOPMENT),
-                    "ca_pem": sandbox.ca_pem.decode(),
-                },
-            )  # fmt: skip
-            assert app.status_code == 200, app.text
-            made = await on_b.post("/v1/apps/deploy/service-keys", headers=admin, json={})
-            assert made.status_code == 201, made.text
-            service = {"Authorization": f"Bearer {made.json()['key']}"}
+            service = await create_app(on_a, sandbox, key)  # used through both
             tokens: dict[str, str] = {}
             for index in range(USERS):
                 user = f"user-{index}"
@@ -241,10 +172,5 @@ async def test_two_instances_lose_no_push_when_one_is_killed(database: str, tmp_
             )
     finally:
         for instance in (a, b):
-            if instance.process.poll() is None:
-                instance.process.send_signal(signal.SIGTERM)
-                try:
-                    instance.process.wait(15)
-                except subprocess.TimeoutExpired:
-                    instance.process.kill()
+            instance.stop()
         await sandbox.stop()

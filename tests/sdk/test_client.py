@@ -4,7 +4,6 @@ wrapper, and that it knows every error code the server can send."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,42 +23,7 @@ from ringpush.sdk import (
     UnknownCall,
 )
 from ringpush.sdk.errors import ERROR_CLASSES, ApiError, InvalidField, error_from_response
-
-
-class FlakyProxy:
-    """A TCP proxy in front of the server that drops the first ``drop`` connections."""
-
-    def __init__(self, target_port: int, drop: int) -> None:
-        self.target_port = target_port
-        self.drop = drop
-        self.connections = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> FlakyProxy:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        if self.connections <= self.drop:
-            writer.transport.abort()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+from tests.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
@@ -98,7 +62,7 @@ async def test_refusals_raise_the_error_class_of_their_code(stack: LocalStack, b
 
 
 async def test_network_failures_are_retried(stack: LocalStack) -> None:
-    async with FlakyProxy(stack.service.port if stack.service else 0, drop=2) as proxy:
+    async with TcpProxy(stack.service.port if stack.service else 0, drop=2) as proxy:
         url = f"http://127.0.0.1:{proxy.port}"
         async with Client(url, await stack.user_token("bob"), device_id="p", backoff=0.01) as c:
             registration = await c.register(
@@ -109,7 +73,7 @@ async def test_network_failures_are_retried(stack: LocalStack) -> None:
 
 
 async def test_a_server_that_stays_away_gives_server_unavailable(stack: LocalStack) -> None:
-    async with FlakyProxy(0, drop=1000) as proxy:
+    async with TcpProxy(0, drop=1000) as proxy:
         url = f"http://127.0.0.1:{proxy.port}"
         async with Client(url, "t", device_id="p", retries=2, backoff=0.01) as client:
             with pytest.raises(ServerUnavailable, match="after 3 attempts"):

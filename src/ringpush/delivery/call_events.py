@@ -27,6 +27,10 @@ from ringpush.registry.store import Registry
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+#: What a subscriber's queue yields: an event, or None once this instance is shutting
+#: down (the stream ends without a final state and the app reconnects, through the load
+#: balancer, to an instance that stays).
+Received = Event | None
 
 CHANNEL = "ringpush_call_events"
 #: A listener row lives this long unless its instance renews it.
@@ -46,10 +50,11 @@ class CallEventHub:
         self._registry = registry
         self._clock = clock
         self.instance_id = instance_id or uuid.uuid4().hex
-        self._queues: dict[tuple[str, str], set[asyncio.Queue[Event]]] = defaultdict(set)
+        self._queues: dict[tuple[str, str], set[asyncio.Queue[Received]]] = defaultdict(set)
         self._devices: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         self._listening: asyncio.Task[None] | None = None
         self._renewal: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def _listen(self) -> None:
         await self._registry.notifications.listen(CHANNEL, self._received)
@@ -76,10 +81,16 @@ class CallEventHub:
     @asynccontextmanager
     async def subscribe(
         self, app_id: str, call_id: str, device_id: str | None = None
-    ) -> AsyncIterator[asyncio.Queue[Event]]:
-        await self._ensure_listening()
+    ) -> AsyncIterator[asyncio.Queue[Received]]:
+        """A queue of the call's events; None in it means this instance is closing and
+        the subscriber should end its stream (the app reconnects elsewhere)."""
         key = (app_id, call_id)
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+        queue: asyncio.Queue[Received] = asyncio.Queue()
+        if self._closed:
+            queue.put_nowait(None)
+            yield queue
+            return
+        await self._ensure_listening()
         self._queues[key].add(queue)
         try:
             if device_id is not None:
@@ -154,6 +165,12 @@ class CallEventHub:
             queue.put_nowait(event)
 
     async def close(self) -> None:
+        """Stop listening and end every open stream (each subscriber gets None), so a
+        stopping instance is not held up by apps following a ringing call."""
+        self._closed = True
+        for queues in self._queues.values():
+            for queue in queues:
+                queue.put_nowait(None)
         for task in (self._renewal, self._listening):
             if task is not None and not task.done():
                 task.cancel()

@@ -62,7 +62,10 @@ async def open_database(url: str) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         return await SqliteDatabase.open(path)
     except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, TimeoutError):
+            why = "no answer (timed out)"
+        else:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise DatabaseUnavailable(f"cannot open database {redacted(url)}: {why}") from None
 
 

@@ -21,6 +21,10 @@ from ringpush.registry.database import Args, Dialect, Executor, Row
 
 log = logging.getLogger(__name__)
 
+#: Seconds to wait for PostgreSQL to accept a connection before giving up (asyncpg's own
+#: default is a minute, long for a start-up that is failing).
+CONNECT_TIMEOUT_SECONDS = 10.0
+
 
 @functools.lru_cache(maxsize=512)
 def numbered(sql: str) -> str:
@@ -72,7 +76,9 @@ class PostgresDatabase:
 
     @classmethod
     async def connect(cls, url: str, *, max_size: int = 10) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=max_size, timeout=CONNECT_TIMEOUT_SECONDS
+        )
         return cls(pool, url)
 
     async def close(self) -> None:
@@ -125,7 +131,7 @@ class PostgresDatabase:
             callback(str(payload))
 
     async def _connect_listener(self) -> None:
-        listener = await asyncpg.connect(self._url)
+        listener = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT_SECONDS)
         for channel in self._channels:
             await listener.add_listener(channel, self._deliver)
         listener.add_termination_listener(self._lost)

@@ -106,6 +106,10 @@ class CallSession:
         """The user declined here: the call ends on every device."""
         await self.client.decline(self.call.call_id)
 
+    def when_done(self, callback: Callable[[CallSession], None]) -> None:
+        """Call ``callback(self)`` once the session stops following (ended or closed)."""
+        self._task.add_done_callback(lambda _task: callback(self))
+
     async def close(self) -> None:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

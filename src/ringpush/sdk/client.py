@@ -78,6 +78,7 @@ class Client:
         self._user_token = user_token
         self._push: ManagedPush | None = None
         self._closed = False
+        self._sessions: set[CallSession] = set()
         if push is not None:
             push.attach(self)
             self._push = push
@@ -101,6 +102,8 @@ class Client:
         if self._closed:
             return
         self._closed = True
+        for session in list(self._sessions):  # they would use the closed connection
+            await session.close()
         if self._push is not None:
             await self._push.detach(self)
             self._push = None
@@ -230,4 +233,7 @@ class Client:
         """Start following an incoming call's events (call from the push handler: it
         returns at once). ``on_ended`` hears when it was answered here or elsewhere,
         declined, canceled or timed out."""
-        return CallSession(self, call, on_ended)
+        session = CallSession(self, call, on_ended)
+        self._sessions.add(session)
+        session.when_done(self._sessions.discard)
+        return session

@@ -185,6 +185,8 @@ def build_calls_router(
                             return
                         yield b": keep-alive\n\n"
                         continue
+                    if event is None:  # this instance is stopping: reconnect elsewhere
+                        return
                     yield _sse(event)
                     if event["state"] != CallState.RINGING.value:
                         return

@@ -19,9 +19,14 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+#: How long a stopping server waits for requests still running before it drops them.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
 class EmbeddedHttpServer:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, grace: int = GRACEFUL_SHUTDOWN_SECONDS) -> None:
         self._app = app
+        self._grace = grace
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
@@ -35,7 +40,13 @@ class EmbeddedHttpServer:
             sock.close()
             raise
         self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(self._app, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            self._app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=self._grace,
+        )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:

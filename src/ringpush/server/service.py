@@ -129,10 +129,10 @@ class RingpushService:
             self._ring_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ring_task
+        if self._calls is not None:  # first: open event streams end, their apps reconnect
+            await self._calls.events.close()
         if self._http is not None:
             await self._http.stop()
-        if self._calls is not None:
-            await self._calls.events.close()
         if self._worker is not None:
             await self._worker.stop()
         if self._clients is not None:
@@ -145,7 +145,23 @@ async def serve_until_stopped(
     settings: ServeSettings, say: Callable[[str], None], stop: asyncio.Event
 ) -> None:
     service = RingpushService(settings)
-    await service.start()
+    starting = asyncio.ensure_future(service.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not starting.done():  # told to stop while starting (say, a database that hangs)
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        await service.stop()
+        return
+    try:
+        starting.result()
+    except BaseException:
+        await service.stop()  # whatever had started (connections, tasks) is let go
+        raise
     try:
         say(f"ringpush serving on http://{settings.host}:{service.port} (API docs at /docs)")
         say(f"database: {redacted(settings.database)}")
