@@ -50,6 +50,11 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql://ringpush@127.0.0.1:{self.port}/postgres"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process (with ``runuser`` when run as root: its parent)."""
+        return self._process.pid if self._process is not None else None
+
     def url_for(self, database: str) -> str:
         return f"postgresql://ringpush@127.0.0.1:{self.port}/{database}"
 

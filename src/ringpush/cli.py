@@ -291,11 +291,20 @@ def serve(
             " (after a crash).",
         ),
     ] = 60.0,
+    retention_days: Annotated[
+        float,
+        typer.Option(
+            envvar="RINGPUSH_RETENTION_DAYS",
+            min=0.01,
+            help="Days the delivery log (finished pushes) and ended calls are kept.",
+        ),
+    ] = 30.0,
     config: Annotated[
         Path | None,
         typer.Option(
             envvar="RINGPUSH_CONFIG",
-            help="TOML file with any of: host, port, database, state_dir, delivery_lease."
+            help="TOML file with any of: host, port, database, state_dir, delivery_lease,"
+            " retention_days."
             " Flags and RINGPUSH_* variables win over it.",
         ),
     ] = None,
@@ -330,11 +339,17 @@ def serve(
             state_dir = Path(str(from_file["state_dir"]))
         if "delivery_lease" in from_file and not given("delivery_lease"):
             delivery_lease = float(str(from_file["delivery_lease"]))
+        if "retention_days" in from_file and not given("retention_days"):
+            retention_days = float(str(from_file["retention_days"]))
     from ringpush.registry.connect import sqlite_path
     from ringpush.registry.store import RegistryError
 
     if not 0 <= port <= 65535:
         fail(f"port must be 0..65535, got {port}")
+    if delivery_lease < 1:  # a config file's values skip the flags' own checks
+        fail(f"delivery_lease must be at least 1 second, got {delivery_lease:g}")
+    if retention_days < 0.01:
+        fail(f"retention_days must be at least 0.01, got {retention_days:g}")
 
     try:
         sqlite_path(database)
@@ -346,6 +361,7 @@ def serve(
         database=database,
         state_dir=state_dir,
         lease_seconds=delivery_lease,
+        retention_days=retention_days,
     )
 
     async def run() -> None:

@@ -214,3 +214,41 @@ async def test_ending_a_call_withdraws_and_queues_together_or_not_at_all(
     assert await state_of(store, told.push_id) is PushState.PENDING
     again = await store.calls.end("demo", "c-end", EndReason.CANCELED, T0, then_send=[push()])
     assert not again.changed and again.withdrawn == 0
+
+
+async def test_the_retention_sweep_deletes_only_old_finished_work(store: SqlRegistry) -> None:
+    """Finished pushes and ended calls older than the retention go (in batches); pending
+    or sending pushes and ringing calls stay however old; so does anything recent."""
+    keep = timedelta(days=30)
+    now = T0 + timedelta(days=40)
+    old_final = [push(call_id="old") for _ in range(5)]
+    await store.calls.create(ringing_call("old"), old_final)
+    claimed = await store.outbox.claim_due(T0, 10, LEASE)
+    assert {p.push_id for p in claimed} == {p.push_id for p in old_final}
+    for queued in old_final:
+        await store.outbox.finish(queued.push_id, PushState.DELIVERED, T0, status=200)
+    await store.calls.end("demo", "old", EndReason.CANCELED, T0)
+    old_pending = push(call_id="stuck")
+    old_sending = push(call_id="stuck")
+    await store.calls.create(ringing_call("stuck"), [old_pending, old_sending])  # still ringing
+    await store.outbox.claim_due(T0, 1, LEASE)  # one of them is being sent
+    recent = push(call_id="recent", created_at=now, updated_at=now, next_attempt_at=now)
+    await store.calls.create(ringing_call("recent"), [recent])
+    await store.calls.end("demo", "recent", EndReason.CANCELED, now - timedelta(days=1))
+    await store.call_listeners.add("demo", "stuck", "ipad", "gone", T0 + LEASE)
+    await store.call_listeners.add("demo", "recent", "ipad", "alive", now + LEASE)
+
+    swept = await store.retention.sweep(now, keep, batch=2)
+    assert (swept.pushes, swept.calls, swept.listeners) == (5, 1, 1)
+    assert await store.outbox.query(app_id="demo", call_id="old") == []
+    assert await store.calls.get("demo", "old") is None
+    stuck = await store.outbox.query(app_id="demo", call_id="stuck")
+    assert sorted(p.state for p in stuck) == [PushState.PENDING, PushState.SENDING]
+    assert (await store.calls.get("demo", "stuck")) is not None
+    assert [p.push_id for p in await store.outbox.query(app_id="demo", call_id="recent")] == [
+        recent.push_id
+    ]
+    assert (await store.calls.get("demo", "recent")) is not None
+    assert await store.call_listeners.listening("demo", "recent", now) == {"ipad"}
+    again = await store.retention.sweep(now, keep)
+    assert (again.pushes, again.calls, again.listeners) == (0, 0, 0)

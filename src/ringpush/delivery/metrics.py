@@ -31,6 +31,12 @@ class DeliveryMetrics:
             "Provider tokens (JWTs) this instance signed for the deployment",
             registry=self.registry,
         )
+        self.retention_deleted = Counter(
+            "ringpush_retention_deleted_total",
+            "Rows this instance deleted as older than the retention",
+            ["kind"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "ringpush_outbox_depth",
             "Pushes in the outbox not yet final",

@@ -174,6 +174,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                WHERE state = 'ringing'""",
         ],
     ),
+    (
+        9,
+        "partial indexes for the retention sweep: finished pushes, ended calls",
+        [
+            """CREATE INDEX outbox_finished ON outbox (updated_us)
+               WHERE state NOT IN ('pending', 'sending')""",
+            """CREATE INDEX calls_ended ON calls (ended_us)
+               WHERE state <> 'ringing'""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

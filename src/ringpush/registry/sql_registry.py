@@ -19,6 +19,7 @@ from ringpush.registry.database import Database, Notifications
 from ringpush.registry.migrations import migrate, schema_version
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.provider_tokens import SqlProviderTokens
+from ringpush.registry.retention import SqlRetention
 from ringpush.registry.sealing import SealingError, SecretBox
 from ringpush.registry.sql_calls import SqlCalls
 from ringpush.registry.sql_outbox import SqlOutbox
@@ -41,6 +42,7 @@ class SqlRegistry:
         self._calls = SqlCalls(db, self._outbox)
         self._provider_tokens = SqlProviderTokens(db, box)
         self._call_listeners = SqlCallListeners(db)
+        self._retention = SqlRetention(db)
 
     @property
     def outbox(self) -> SqlOutbox:
@@ -49,6 +51,10 @@ class SqlRegistry:
     @property
     def calls(self) -> SqlCalls:
         return self._calls
+
+    @property
+    def retention(self) -> SqlRetention:
+        return self._retention
 
     @property
     def call_listeners(self) -> SqlCallListeners:

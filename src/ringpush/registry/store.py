@@ -18,6 +18,7 @@ from ringpush.registry.call_models import Call, CallEnding, EndReason
 from ringpush.registry.database import Notifications
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.retention import Swept
 
 
 class RegistryError(Exception):
@@ -139,9 +140,18 @@ class CallListeners(Protocol):
     async def listening(self, app_id: str, call_id: str, now: datetime) -> set[str]: ...
 
 
+class Retention(Protocol):
+    """Finished work is kept for a while, then deleted."""
+
+    async def sweep(self, now: datetime, keep: timedelta, batch: int = ...) -> Swept: ...
+
+
 class Registry(Protocol):
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def retention(self) -> Retention: ...
 
     @property
     def call_listeners(self) -> CallListeners: ...

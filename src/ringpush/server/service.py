@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: How often ringing calls are checked for an expired ring time.
 RING_CHECK_SECONDS = 0.5
+#: How often each instance deletes finished work older than the retention.
+RETENTION_SWEEP_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,9 @@ class ServeSettings:
     state_dir: Path = Path(".ringpush")
     #: How long a claimed push stays with its sender before another may take it.
     lease_seconds: float = 60.0
+    #: Finished pushes (the delivery log) and ended calls are deleted after this long.
+    retention_days: float = 30.0
+    retention_sweep_seconds: float = RETENTION_SWEEP_SECONDS
 
 
 _CONFIG_KEYS = {
@@ -49,12 +55,14 @@ _CONFIG_KEYS = {
     "database": str,
     "state_dir": str,
     "delivery_lease": float,
+    "retention_days": float,
 }
 
 
 def read_config_file(path: Path) -> dict[str, object]:
     """A TOML file of serve settings (``host``, ``port``, ``database``, ``state_dir``,
-    ``delivery_lease``); unknown keys and wrong types are errors, not silently ignored."""
+    ``delivery_lease``, ``retention_days``); unknown keys and wrong types are errors, not
+    silently ignored."""
     import tomllib
 
     try:
@@ -85,6 +93,8 @@ class RingpushService:
         self._worker: DeliveryWorker | None = None
         self._http: EmbeddedHttpServer | None = None
         self._ring_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
+        self._metrics: DeliveryMetrics | None = None
         self._calls: CallService | None = None
         self.admin_key = ""
         self.admin_key_file: Path | None = None
@@ -94,7 +104,7 @@ class RingpushService:
         settings = self.settings
         box = load_secret_box(settings.state_dir / "secret.json")
         self.registry = await open_registry(settings.database, box)
-        metrics = DeliveryMetrics()
+        metrics = self._metrics = DeliveryMetrics()
         self._clients = ApnsClients(
             tokens=self.registry.provider_tokens, on_signed=metrics.provider_tokens_signed.inc
         )
@@ -115,6 +125,7 @@ class RingpushService:
         self._http = EmbeddedHttpServer(app)
         self.port = await self._http.start(settings.host, settings.port)
         self._ring_task = asyncio.create_task(self._ring_timer(calls))
+        self._retention_task = asyncio.create_task(self._retention_sweeps())
 
     async def _ring_timer(self, calls: CallService) -> None:
         while True:
@@ -124,11 +135,39 @@ class RingpushService:
                 log.exception("ring timer round failed")
             await asyncio.sleep(RING_CHECK_SECONDS)
 
+    async def _retention_sweeps(self) -> None:
+        """Every instance sweeps, at a random point of each period (instances started
+        together do not all sweep at once; two that do only share the work)."""
+        assert self.registry is not None and self._metrics is not None
+        keep = timedelta(days=self.settings.retention_days)
+        period = self.settings.retention_sweep_seconds
+        await asyncio.sleep(random.uniform(0, period))
+        while True:
+            try:
+                swept = await self.registry.retention.sweep(utc_now(), keep)
+            except Exception:
+                log.exception("retention sweep failed; trying again next period")
+            else:
+                deleted = self._metrics.retention_deleted
+                deleted.labels("pushes").inc(swept.pushes)
+                deleted.labels("calls").inc(swept.calls)
+                deleted.labels("call_listeners").inc(swept.listeners)
+                if swept.pushes or swept.calls:
+                    log.info(
+                        "retention: deleted %d finished pushes and %d ended calls older than"
+                        " %g days",
+                        swept.pushes,
+                        swept.calls,
+                        self.settings.retention_days,
+                    )
+            await asyncio.sleep(period)
+
     async def stop(self) -> None:
-        if self._ring_task is not None:
-            self._ring_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ring_task
+        for task in (self._ring_task, self._retention_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._calls is not None:  # first: open event streams end, their apps reconnect
             await self._calls.events.close()
         if self._http is not None:
