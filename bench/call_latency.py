@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ import httpx
 from ringpush.apns.credentials import GeneratedKey, generate_signing_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.http_load import LoadClient
 from tests.conftest import create_database
 from tests.postgres_server import PostgresServer
 
@@ -185,18 +185,11 @@ async def measure(
         assert match, line
         bases.append(f"http://127.0.0.1:{match.group(1)}")
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=base, timeout=30, limits=limits)
-            )
-            for base in bases
-        ]
-        http = clients[0]
-        sandbox_http = await stack.enter_async_context(
-            httpx.AsyncClient(base_url=control, timeout=60)
-        )
+    callers = [LoadClient(base) for base in bases]  # lean: see bench/http_load.py
+    async with (
+        httpx.AsyncClient(base_url=bases[0], timeout=30) as http,  # setting up only
+        httpx.AsyncClient(base_url=control, timeout=60) as sandbox_http,
+    ):
         await http.put(
             "/v1/apps/bench",
             headers=admin,
@@ -243,15 +236,15 @@ async def measure(
         async def place(i: int) -> None:
             nonlocal failures
             started = time.time()
-            response = await clients[i % len(clients)].post(
+            status, body = await callers[i % len(callers)].post(
                 "/v1/calls",
-                headers=service,
-                json={"caller_id": "alice", "callee_user_id": f"u{i % args.callees}"},
+                {"caller_id": "alice", "callee_user_id": f"u{i % args.callees}"},
+                service,
             )
-            if response.status_code != 201:
+            if status != 201:
                 failures += 1
                 return
-            for delivery in response.json()["deliveries"]:
+            for delivery in body["deliveries"]:
                 sent_at[delivery["apns_id"]] = started
 
         watched = {name: process.pid for name, process in processes.running.items()}
@@ -278,6 +271,8 @@ async def measure(
         }
         cpu_used["load generator"] = time.process_time() - generator_cpu
         records = (await sandbox_http.get("/notifications")).json()
+        for caller in callers:
+            await caller.close()
 
     latencies = sorted(
         (r["time"] - sent_at[r["apns_id"]]) * 1000 for r in records if r["apns_id"] in sent_at
