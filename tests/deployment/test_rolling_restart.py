@@ -1,8 +1,9 @@
-"""A rolling restart: instance A is stopped (SIGTERM) while a phone follows a ringing call
-through it. A must not wait for the call to end (a ring lasts minutes); the stream it
-serves ends cleanly, the phone's SDK reconnects through the load balancer to B, and
-hears there that the iPad answered.
-"""
+"""Two instances behind a load balancer. First, a phone follows a call on A while the
+iPad declines it on B: the phone hears it through PostgreSQL's NOTIFY. Then a rolling
+restart: A is stopped (SIGTERM) while the phone follows another ringing call through it.
+A must not wait for the call to end (a ring lasts minutes): the stream it serves ends
+cleanly, the phone's SDK reconnects through the balancer to B and hears there that the
+iPad answered."""
 
 from __future__ import annotations
 
@@ -58,26 +59,47 @@ async def test_a_stopping_instance_hands_its_event_streams_over(
                     json={"token": tokens[device], "environment": "development"},
                 )
                 assert registered.status_code == 201, registered.text
-            started = await on_b.post(
-                "/v1/calls",
-                headers=service,
-                json={"call_id": "c1", "caller_id": "alice", "callee_user_id": "bob",
-                      "ring_timeout_seconds": 600},
-            )  # fmt: skip
-            assert started.status_code == 201, started.text
-            for _ in range(200):
-                if sandbox.notifications(token=tokens["phone"]):
-                    break
-                await asyncio.sleep(0.05)
-            [push] = sandbox.notifications(token=tokens["phone"])
-            incoming = IncomingCall.from_payload(push.payload)
 
+            async def ring(call_id: str) -> IncomingCall:
+                """Call bob through B; the phone's VoIP push, as the app gets it."""
+                started = await on_b.post(
+                    "/v1/calls",
+                    headers=service,
+                    json={"call_id": call_id, "caller_id": "alice", "callee_user_id": "bob",
+                          "ring_timeout_seconds": 600},
+                )  # fmt: skip
+                assert started.status_code == 201, started.text
+                for _ in range(200):
+                    pushes = sandbox.notifications(token=tokens["phone"])
+                    if any(p.payload["ringpush"]["call_id"] == call_id for p in pushes):
+                        break
+                    await asyncio.sleep(0.05)
+                [push] = [
+                    p
+                    for p in sandbox.notifications(token=tokens["phone"])
+                    if p.payload["ringpush"]["call_id"] == call_id
+                ]
+                return IncomingCall.from_payload(push.payload)
+
+            # Across instances: the phone follows on A, the iPad declines on B.
+            async with Client(balancer.url, issued.json()["token"], device_id="phone") as phone:
+                session = phone.follow(await ring("c0"))
+                await asyncio.wait_for(session.connected.wait(), 10)
+                declined = await on_b.post(
+                    "/v1/calls/c0/decline", headers=bob, json={"device_id": "ipad"}
+                )
+                assert declined.status_code == 200, declined.text
+                ended = await asyncio.wait_for(session.wait_ended(), 10)
+                assert ended.outcome is CallOutcome.DECLINED_ELSEWHERE
+                assert set(balancer.routed) == {a.port}  # it never left A
+
+            incoming = await ring("c1")
             # The phone follows the call through the balancer (so on A), with the SDK;
             # a raw stream on A shows what A itself does with it.
             async with Client(balancer.url, issued.json()["token"], device_id="phone") as phone:
                 session = phone.follow(incoming)
                 await asyncio.wait_for(session.connected.wait(), 10)
-                assert balancer.routed == [a.port]
+                assert set(balancer.routed) == {a.port}
                 raw: list[dict[str, object]] = []
                 first = asyncio.Event()
 
@@ -114,9 +136,13 @@ async def test_a_stopping_instance_hands_its_event_streams_over(
                 ended = await asyncio.wait_for(session.wait_ended(), 10)
                 assert ended.outcome is CallOutcome.ANSWERED_ELSEWHERE
                 assert ended.device_id == "ipad"
-            # One VoIP push per device, however many times the phone reconnected.
-            assert len(sandbox.notifications(token=tokens["phone"])) == 1
-            assert len(sandbox.notifications(token=tokens["ipad"])) == 1
+            # One VoIP push per device and call, however often the phone reconnected.
+            for device in ("phone", "ipad"):
+                voip = [
+                    p.payload["ringpush"]["call_id"]
+                    for p in sandbox.notifications(token=tokens[device])
+                ]
+                assert voip == ["c0", "c1"]
     finally:
         for instance in (a, b):
             instance.stop()
