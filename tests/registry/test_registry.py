@@ -17,6 +17,7 @@ from ringpush.apns.jwt_signer import ProviderTokenSigner
 from ringpush.apns.push_type import PushType
 from ringpush.registry import App, Registry, SecretBox, SqlRegistry, open_registry
 from ringpush.registry.migrations import LATEST_VERSION
+from ringpush.registry.sqlite_database import SqliteDatabase
 from ringpush.registry.store import MasterKeyMismatch
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -271,3 +272,19 @@ async def test_instances_starting_together_migrate_the_database_once(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_processes_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL can fail at once with "database is locked" when
+    several connections try together (SQLite skips the busy wait where it could
+    deadlock); before the retry, 6 openers of a fresh file failed about 2 times in 100."""
+    for round_ in range(20):
+        path = tmp_path / f"fresh-{round_}.db"
+        opened = await asyncio.gather(
+            *(SqliteDatabase.open(path) for _ in range(6)), return_exceptions=True
+        )
+        failures = [result for result in opened if isinstance(result, BaseException)]
+        for result in opened:
+            if isinstance(result, SqliteDatabase):
+                await result.close()
+        assert failures == []

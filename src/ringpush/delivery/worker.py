@@ -34,6 +34,8 @@ ANSWERS_CHANNEL = "ringpush_push_answers"
 #: PostgreSQL caps a notification at 8000 bytes; push ids are 36 characters.
 ANSWERS_PER_MESSAGE = 150
 LEASE = timedelta(seconds=60)
+#: How long a stopping worker waits for the answers to pushes it is sending.
+DRAIN_SECONDS = 5.0
 RECENT_ANSWERS = 10_000
 BATCH = 500
 
@@ -66,6 +68,9 @@ class DeliveryWorker:
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._to_announce: list[str] = []
         self._announcing: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        #: Pushes of the current round not answered yet (handed back if we stop).
+        self._in_flight: set[str] = set()
 
     def watch(self, push_id: str) -> asyncio.Future[None]:
         """A future resolved when an answer for ``push_id`` is recorded, by this instance
@@ -126,17 +131,34 @@ class DeliveryWorker:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Stop claiming; give the pushes being sent up to ``drain`` seconds to get their
+        answers; hand the rest back to the outbox, due now, so another instance sends
+        them at once rather than after the lease (a VoIP push late by a lease is a
+        missed call)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), drain)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
+        if self._in_flight:
+            unanswered, self._in_flight = list(self._in_flight), set()
+            try:
+                released = await self._registry.outbox.release(unanswered, self._clock())
+            except Exception:  # their lease runs out instead
+                log.warning("could not hand back %d pushes being sent", len(unanswered))
+            else:
+                log.info("stopping: handed back %d pushes still being sent", released)
         if self._announcing:
             await asyncio.gather(*self._announcing, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.run_once()
             except Exception:
@@ -152,9 +174,18 @@ class DeliveryWorker:
         claimed = await self._registry.outbox.claim_due(self._clock(), BATCH, self._lease)
         if claimed:
             self.metrics.claimed.inc(len(claimed))
-            await asyncio.gather(*(self._deliver(push) for push in claimed))
+            self._in_flight.update(push.push_id for push in claimed)
+            await asyncio.gather(*(self._delivering(push) for push in claimed))
         self.metrics.queue_depth.set(await self._registry.outbox.depth())
         return len(claimed)
+
+    async def _delivering(self, push: OutboxPush) -> None:
+        try:
+            await self._deliver(push)
+        except Exception:
+            self._in_flight.discard(push.push_id)  # left to its lease
+            raise
+        self._in_flight.discard(push.push_id)  # only once its outcome is stored
 
     async def _deliver(self, push: OutboxPush) -> None:
         now = self._clock()

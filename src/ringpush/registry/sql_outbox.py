@@ -132,6 +132,20 @@ class SqlOutbox:
             ),
         )
 
+    async def release(self, push_ids: Sequence[str], now: datetime) -> int:
+        """Hand back pushes this sender claimed but will not finish (it is stopping): due
+        now, for any instance, instead of after the lease. Returns how many were still
+        claimed."""
+        if not push_ids:
+            return 0
+        placeholders = ", ".join("?" * len(push_ids))
+        return await self._db.execute(
+            f"""UPDATE outbox SET state = 'pending', next_attempt_us = ?, updated_us = ?,
+                       lease_until_us = NULL
+                   WHERE state = 'sending' AND push_id IN ({placeholders})""",  # noqa: S608
+            (to_us(now), to_us(now), *push_ids),
+        )
+
     async def withdraw_call(
         self, app_id: str, call_id: str, now: datetime, db: Executor | None = None
     ) -> int:

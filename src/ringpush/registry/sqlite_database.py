@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -22,6 +23,9 @@ from typing import cast
 import aiosqlite
 
 from ringpush.registry.database import Args, Dialect, Executor, Row
+
+#: Tries at switching a new file to WAL (about 100 ms apart) before giving up.
+WAL_ATTEMPTS = 50
 
 
 class _Connection:
@@ -60,11 +64,29 @@ class SqliteDatabase:
     @classmethod
     async def open(cls, path: str | Path) -> SqliteDatabase:
         db = await aiosqlite.connect(str(path), isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout=5000")
+            await cls._use_wal(db)
+            await db.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            await db.close()  # or its thread outlives us and keeps the process alive
+            raise
         return cls(db)
+
+    @staticmethod
+    async def _use_wal(db: aiosqlite.Connection) -> None:
+        """Switch the file to WAL. Several processes opening a new file at once can get
+        "database is locked" here at once, without the busy timeout (SQLite does not
+        wait where waiting could deadlock), so this waits and tries again itself."""
+        for attempt in range(WAL_ATTEMPTS):
+            try:
+                await db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 + random.random() * 0.1)
 
     async def close(self) -> None:
         await self._db.close()

@@ -72,6 +72,9 @@ class Outbox(Protocol):
         environment: Environment | None = None,
     ) -> None: ...
 
+    async def release(self, push_ids: Sequence[str], now: datetime) -> int:
+        """Claimed pushes this sender will not finish become due now, for anyone."""
+
     async def withdraw_call(self, app_id: str, call_id: str, now: datetime) -> int: ...
 
     async def get(self, push_id: str) -> OutboxPush | None: ...
