@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from ringpush.apns.environment import Environment
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.worker import DeliveryWorker
-from ringpush.registry.outbox_models import PushState
+from ringpush.registry.models import Device
+from ringpush.registry.outbox_models import OutboxPush, PushState
 from tests.delivery.conftest import World
 
 
@@ -132,24 +132,21 @@ async def test_a_withdrawn_push_is_never_sent(world: World) -> None:
     assert world.sandbox.notifications(token=device.token) == []
 
 
-async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if await condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition never held")
-
-
-async def test_a_stopping_worker_waits_for_answers_already_on_their_way(world: World) -> None:
-    world.sandbox.faults.latency_ms = 300
+async def being_sent(world: World, apns_latency_ms: int) -> tuple[Device, OutboxPush]:
+    """A push the running worker has claimed and is sending; APNs answers it late."""
+    world.sandbox.faults.latency_ms = apns_latency_ms
     device = await world.device("bob", "phone")
     push = await world.enqueue(device)
     world.worker.start()
+    for _ in range(500):
+        if (await world.state_of(push)).state is PushState.SENDING:
+            return device, push
+        await asyncio.sleep(0.02)
+    raise AssertionError("the worker never claimed the push")
 
-    async def sending() -> bool:
-        return (await world.state_of(push)).state is PushState.SENDING
 
-    await until(sending)
+async def test_a_stopping_worker_waits_for_answers_already_on_their_way(world: World) -> None:
+    device, push = await being_sent(world, apns_latency_ms=300)
     await world.worker.stop(drain=10)
     assert (await world.state_of(push)).state is PushState.DELIVERED
     assert len(world.sandbox.notifications(token=device.token)) == 1
@@ -158,15 +155,7 @@ async def test_a_stopping_worker_waits_for_answers_already_on_their_way(world: W
 async def test_a_stopping_worker_hands_back_what_it_cannot_finish(world: World) -> None:
     """APNs is slower than the drain: the push goes back to the outbox due now, and the
     next instance sends it at once instead of after the 60 s lease."""
-    world.sandbox.faults.latency_ms = 5000
-    device = await world.device("bob", "phone")
-    push = await world.enqueue(device)
-    world.worker.start()
-
-    async def claimed() -> bool:
-        return (await world.state_of(push)).state is PushState.SENDING
-
-    await until(claimed)
+    _, push = await being_sent(world, apns_latency_ms=5000)
     await world.worker.stop(drain=0.2)
     handed_back = await world.state_of(push)
     assert handed_back.state is PushState.PENDING
