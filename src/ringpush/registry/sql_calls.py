@@ -12,7 +12,7 @@ from ringpush.registry.call_models import Call, CallEnding, CallState, EndReason
 from ringpush.registry.database import Database, Executor
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.sql_outbox import SqlOutbox
-from ringpush.registry.timestamps import from_us, to_us
+from ringpush.registry.timestamps import from_us, maybe_from_us, to_us
 
 
 class SqlCalls:
@@ -114,5 +114,5 @@ class SqlCalls:
             data=json.loads(row["data"]),
             end_reason=EndReason(row["end_reason"]) if row["end_reason"] else None,
             ended_by_device=row["ended_by_device"],
-            ended_at=from_us(row["ended_us"]) if row["ended_us"] is not None else None,
+            ended_at=maybe_from_us(row["ended_us"]),
         )
