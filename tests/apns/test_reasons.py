@@ -6,6 +6,7 @@ import pytest
 
 from ringpush.apns.reasons import Action, ApnsReason, action_for_status
 from ringpush.apns.result import NO_RESPONSE, ApnsResult
+from ringpush.apns.transport import TransportFailure
 
 # (status, reason, action) for every row of reference §5, written out independently of
 # the enum so a typo in either shows up.
@@ -116,7 +117,9 @@ def test_result_for_410_exposes_the_millisecond_timestamp() -> None:
 
 
 def test_a_push_without_response_is_retried_later() -> None:
-    result = ApnsResult.failure("0a0b0c0d-0000-4000-8000-000000000001", "timed out")
+    result = ApnsResult.no_response(
+        "0a0b0c0d-0000-4000-8000-000000000001", "timed out", TransportFailure.TIMEOUT
+    )
     assert result.status == NO_RESPONSE
     assert result.action is Action.RETRY_LATER
     assert "timed out" in result.describe()

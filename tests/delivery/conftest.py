@@ -14,7 +14,7 @@ from ringpush.apns.credentials import generate_signing_key
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.clients import ApnsClients
-from ringpush.delivery.worker import DeliveryWorker
+from ringpush.delivery.engine import DeliveryEngine
 from ringpush.registry import App, SecretBox, SqlRegistry, open_registry
 from ringpush.registry.models import Device
 from ringpush.registry.outbox_models import OutboxPush, PushState
@@ -27,7 +27,7 @@ BUNDLE = "com.example.app"
 class World:
     sandbox: Sandbox
     registry: SqlRegistry
-    worker: DeliveryWorker
+    engine: DeliveryEngine
     clock: list[datetime]
 
     def now(self) -> datetime:
@@ -109,9 +109,9 @@ async def world(database_url: str) -> AsyncIterator[World]:
     )
     clock = [datetime.now(UTC)]
     clients = ApnsClients(request_timeout=5, tokens=registry.provider_tokens)
-    worker = DeliveryWorker(registry, clients, clock=lambda: clock[0])
+    engine = DeliveryEngine(registry, clients, clock=lambda: clock[0])
     try:
-        yield World(sandbox, registry, worker, clock)
+        yield World(sandbox, registry, engine, clock)
     finally:
         await clients.close()
         await registry.close()

@@ -48,8 +48,8 @@ async def test_an_end_posted_on_one_instance_reaches_a_listener_on_another(
     SQLite (one node) both are in this process and share nothing but the file, so the
     event itself travels only on PostgreSQL; the listener rows work on both."""
     other = await open_registry(database_url, SecretBox({"k": b"\3" * 32}, "k"))
-    on_a = CallService(world.registry, lambda: None, world.now)
-    on_b = CallService(other, lambda: None, world.now)
+    on_a = CallService(world.registry, world.engine, world.now)
+    on_b = CallService(other, world.engine, world.now)
     try:
         await ring(world, on_a, "x1")
         async with on_a.events.subscribe("demo", "x1", "ipad") as queue:
@@ -71,7 +71,7 @@ async def test_an_end_posted_on_one_instance_reaches_a_listener_on_another(
 
 
 async def test_a_device_not_listening_gets_the_background_push(world: World) -> None:
-    calls = CallService(world.registry, lambda: None, world.now)
+    calls = CallService(world.registry, world.engine, world.now)
     try:
         await ring(world, calls, "x2")
         await calls.end("demo", "x2", EndReason.ANSWERED_ELSEWHERE, "phone")
@@ -83,7 +83,7 @@ async def test_a_device_not_listening_gets_the_background_push(world: World) -> 
 async def test_a_dead_instances_listeners_run_out_after_their_lease(world: World) -> None:
     """An instance that dies holding a stream never renews its rows: the device counts as
     not listening once the lease is over, so it gets its background push again."""
-    calls = CallService(world.registry, lambda: None, world.now)
+    calls = CallService(world.registry, world.engine, world.now)
     listeners = world.registry.call_listeners
     await listeners.add("demo", "x3", "ipad", "dead-instance", world.now() + LISTENER_LEASE)
     try:
@@ -105,7 +105,7 @@ async def test_events_keep_flowing_after_the_listening_connection_is_lost(
     connects again and listens anew."""
     import asyncpg
 
-    calls = CallService(world.registry, lambda: None, world.now)
+    calls = CallService(world.registry, world.engine, world.now)
     try:
         await ring(world, calls, "x4")
         async with calls.events.subscribe("demo", "x4", "ipad") as queue:
@@ -137,7 +137,7 @@ async def test_closing_the_hub_ends_every_stream_and_frees_its_listener_rows(
     """A stopping instance: each subscriber gets None (end the stream, reconnect
     elsewhere), a subscription that comes after gets None at once, and the devices no
     longer count as listening, so the end-of-call background push reaches them."""
-    calls = CallService(world.registry, lambda: None, world.now)
+    calls = CallService(world.registry, world.engine, world.now)
     await ring(world, calls, "x5")
     async with calls.events.subscribe("demo", "x5", "ipad") as queue:
         assert await calls.events.listening_devices("demo", "x5") == {"ipad"}

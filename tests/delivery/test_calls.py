@@ -12,7 +12,7 @@ from tests.delivery.conftest import World
 
 
 def service(world: World) -> CallService:
-    return CallService(world.registry, lambda: None, world.now)
+    return CallService(world.registry, world.engine, world.now)
 
 
 async def test_an_unanswered_call_ends_by_itself_with_timeout(world: World) -> None:

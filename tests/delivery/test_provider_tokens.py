@@ -13,7 +13,7 @@ from ringpush.apns.jwt_signer import REFRESH_AFTER_SECONDS, ProviderTokenSigner
 from ringpush.apns.notification import Notification
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.clients import ApnsClients
-from ringpush.delivery.worker import DeliveryWorker
+from ringpush.delivery.engine import DeliveryEngine
 from ringpush.registry import App, SecretBox, open_registry
 from ringpush.registry.outbox_models import PushState
 from ringpush.sandbox import Sandbox
@@ -108,11 +108,11 @@ async def test_an_expired_answer_replaces_the_shared_token_only_when_20_minutes_
     clock = [datetime.now(UTC)]
     ours = [time.time()]
     clients = ApnsClients(request_timeout=5, tokens=registry.provider_tokens, clock=lambda: ours[0])
-    worker = DeliveryWorker(registry, clients, clock=lambda: clock[0])
-    world = World(sandbox, registry, worker, clock)
+    engine = DeliveryEngine(registry, clients, clock=lambda: clock[0])
+    world = World(sandbox, registry, engine, clock)
     try:
         first = await world.enqueue(await world.device("bob", "phone"), ring_seconds=7200)
-        await worker.run_once()
+        await engine.run_once()
         assert (await world.state_of(first)).state is PushState.DELIVERED
         signer = clients.signer("demo")
         assert signer is not None and signer.signed_count == 1
@@ -121,17 +121,17 @@ async def test_an_expired_answer_replaces_the_shared_token_only_when_20_minutes_
         ours[0] += 10 * 60
         clock[0] += timedelta(minutes=10)
         push = await world.enqueue(await world.device("bob", "ipad"), ring_seconds=7200)
-        await worker.run_once()
+        await engine.run_once()
         stored = await world.state_of(push)
         assert (stored.state, stored.reason) == (PushState.PENDING, "ExpiredProviderToken")
         clock[0] = stored.next_attempt_at
-        await worker.run_once()  # 10 minutes old: too young to replace
+        await engine.run_once()  # 10 minutes old: too young to replace
         assert (await world.state_of(push)).state is PushState.PENDING
         assert signer.signed_count == 1
 
         ours[0] += 10 * 60  # now 20 minutes old
         clock[0] = (await world.state_of(push)).next_attempt_at
-        await worker.run_once()
+        await engine.run_once()
         assert (await world.state_of(push)).state is PushState.DELIVERED
         assert signer.signed_count == 2
         assert len(sandbox.stats.provider_tokens[key.key_id]) == 2

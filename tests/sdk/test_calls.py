@@ -185,6 +185,7 @@ async def test_uninstall_gives_410_and_the_server_forgets_the_token(stack: Local
 async def test_only_the_callees_device_may_answer_or_decline(
     stack: LocalStack, action: str
 ) -> None:
+    iphone = await phone(stack, "iphone", "bob")
     call = await stack.start_call("bob", "alice")
     response = await stack.http.post(
         f"/v1/calls/{call['call_id']}/{action}",
@@ -198,3 +199,4 @@ async def test_only_the_callees_device_may_answer_or_decline(
         json={"device_id": "x"},
     )
     assert (response.status_code, response.json()["error"]["code"]) == (403, "forbidden")
+    await iphone.close()

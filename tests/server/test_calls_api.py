@@ -1,4 +1,4 @@
-"""Calls over real HTTP: the server, its delivery worker, the sandbox and a SQLite file."""
+"""Calls over real HTTP: the server, its delivery engine, the sandbox and a SQLite file."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
+from ringpush.delivery.engine import DeliveryEngine, utc_now
 from ringpush.delivery.pushes import PushService
-from ringpush.delivery.worker import DeliveryWorker, utc_now
 from ringpush.registry import SecretBox, SqlRegistry
 from ringpush.sandbox import Sandbox
 from ringpush.server.app import create_app
@@ -62,13 +62,13 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         tmp_path / "calls.db", SecretBox({"k": b"\4" * 32}, "k")
     )
     clients = ApnsClients(request_timeout=5)
-    worker = DeliveryWorker(registry, clients, poll_seconds=0.05)
-    worker.start()
-    calls = CallService(registry, worker.wake, utc_now)
-    pushes = PushService(registry, worker.wake, utc_now)
+    engine = DeliveryEngine(registry, clients, poll_seconds=0.05)
+    engine.start()
+    calls = CallService(registry, engine, utc_now)
+    pushes = PushService(registry, engine, utc_now)
     authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
     server = EmbeddedHttpServer(
-        create_app(ServerState(registry, authenticator, calls, pushes, worker))
+        create_app(ServerState(registry, authenticator, calls, pushes, engine))
     )
     port = await server.start()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -92,7 +92,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             yield Stack(http, sandbox, service)
         finally:
             await server.stop()
-            await worker.stop()
+            await engine.stop()
             await clients.close()
             await registry.close()
             await sandbox.stop()
@@ -174,6 +174,7 @@ async def test_call_validation_errors(stack: Stack) -> None:
         "/v1/calls", headers=stack.service, json={"caller_id": "a", "ring_timeout_seconds": 1}
     )
     assert bad.status_code == 422
+    await stack.device(await stack.user("bob"), "phone")
     once = {"call_id": "dup", "caller_id": "a", "callee_user_id": "bob"}
     assert (await stack.http.post("/v1/calls", headers=stack.service, json=once)).status_code == 201
     again = await stack.http.post("/v1/calls", headers=stack.service, json=once)
@@ -350,7 +351,9 @@ async def test_metrics_count_pushes_by_type_and_outcome(stack: Stack) -> None:
         json={"call_id": "c-m", "caller_id": "a", "callee_user_id": "bob"},
     )
     text = (await stack.http.get("/metrics")).text
-    assert 'ringpush_pushes_total{outcome="delivered",push_type="voip",reason=""} 1.0' in text
+    assert (
+        'ringpush_pushes_total{outcome="delivered",push_type="voip",reason="accepted"} 1.0' in text
+    )
     assert 'ringpush_push_latency_seconds_count{push_type="voip"} 1.0' in text
     assert "ringpush_outbox_depth" in text
     assert "ringpush_outbox_claimed_total 1.0" in text

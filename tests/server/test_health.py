@@ -23,6 +23,7 @@ async def test_a_running_instance_is_live_and_ready(database_url: str, tmp_path:
             assert ready.json() == {
                 "status": "ready",
                 "checks": {"database": "ok", "delivery": "ok", "call_events": "ok"},
+                "lanes": {},
             }
     finally:
         await service.stop()

@@ -26,7 +26,8 @@ class ApnsClient:
     """Sends pushes to one APNs environment with one credential.
 
     ``base_url`` (``https://host:port``) points the client at any APNs-compatible
-    endpoint instead of Apple's host for ``environment``; ``ca_file`` adds a CA to trust.
+    endpoint instead of Apple's host for ``environment``; ``ca_file`` or ``ca_pem`` adds a
+    CA to trust.
     Pass the same ``signer`` to several clients of one key (for example one per
     environment) so that they share one provider token, as Apple asks.
     """
@@ -38,11 +39,13 @@ class ApnsClient:
         *,
         base_url: str | None = None,
         ca_file: str | Path | None = None,
+        ca_pem: bytes | None = None,
         max_connections: int = 4,
         request_timeout: float = 10.0,
         connect_timeout: float = 10.0,
         signer: ProviderTokenSigner | None = None,
         listener: ApnsListener | None = None,
+        max_connect_failures: int | None = None,
     ) -> None:
         self.environment = environment
         self.request_timeout = request_timeout
@@ -55,6 +58,11 @@ class ApnsClient:
                 context.load_verify_locations(cafile=str(ca_file))
             except (OSError, ssl.SSLError) as exc:
                 raise ApnsError(f"cannot load CA file {ca_file}: {exc}") from None
+        if ca_pem is not None:
+            try:
+                context.load_verify_locations(cadata=ca_pem.decode("ascii"))
+            except (UnicodeDecodeError, ssl.SSLError, ValueError) as exc:
+                raise ApnsError(f"cannot load the CA: {exc}") from None
         if isinstance(credentials, CertificateCredentials):
             credentials.load_into(context)
             signer = None
@@ -73,6 +81,7 @@ class ApnsClient:
             connect_timeout=connect_timeout,
             signer=signer,
             listener=listener,
+            max_connect_failures=max_connect_failures,
         )
 
     async def send(self, notification: Notification) -> ApnsResult:
@@ -82,13 +91,28 @@ class ApnsClient:
         """
         return await self.send_request(notification.encode())
 
-    def send_request(self, request: PushRequest) -> asyncio.Future[ApnsResult]:
-        """Send an already encoded push (its apns-id is kept on every resend)."""
+    def send_request(
+        self, request: PushRequest, *, urgent: bool = False
+    ) -> asyncio.Future[ApnsResult]:
+        """Send an already encoded push (its apns-id is kept on every resend); an
+        ``urgent`` one goes out before every push that is not."""
         future: asyncio.Future[ApnsResult] = asyncio.get_running_loop().create_future()
         self._pool.submit(
-            PendingPush(request, future, deadline=time.monotonic() + self.request_timeout)
+            PendingPush(
+                request, future, deadline=time.monotonic() + self.request_timeout, urgent=urgent
+            )
         )
         return future
+
+    @property
+    def queued(self) -> int:
+        """Pushes waiting for a stream on a connection."""
+        return self._pool.queued
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last connection attempt failed, if one did."""
+        return self._pool.last_error
 
     async def send_many(
         self, notifications: Iterable[Notification], *, concurrency: int | None = None

@@ -24,6 +24,7 @@ from ringpush.apns.h2_session import (
     StreamRefused,
 )
 from ringpush.apns.pending import PendingPush
+from ringpush.apns.transport import TransportFailure
 
 if TYPE_CHECKING:
     from ringpush.apns.pool import ConnectionPool
@@ -80,14 +81,19 @@ class ApnsConnection(asyncio.Protocol):
             elif isinstance(event, StreamRefused):
                 push = pending.pop(event.stream_id, None)
                 if push is not None:
-                    pool.hand_back(push, "stream reset by APNs")
+                    pool.hand_back(push, "stream reset by APNs", TransportFailure.STREAM_RESET)
                 freed = True
             elif isinstance(event, GoingAway):
                 self.retired = True
                 for stream_id in event.unprocessed:
                     push = pending.pop(stream_id, None)
                     if push is not None:
-                        pool.hand_back(push, "not processed before GOAWAY", counted=False)
+                        pool.hand_back(
+                            push,
+                            "not processed before GOAWAY",
+                            TransportFailure.CONNECTION_LOST,
+                            counted=False,
+                        )
                 freed = True
             elif isinstance(event, StreamLimitChanged):
                 freed = True
@@ -107,7 +113,7 @@ class ApnsConnection(asyncio.Protocol):
         lost, self.pending = self.pending, {}
         for push in lost.values():
             # The peer may have taken it: resend with the same apns-id (at-least-once).
-            self._pool.hand_back(push, "connection lost")
+            self._pool.hand_back(push, "connection lost", TransportFailure.CONNECTION_LOST)
         self._pool.connection_closed(self)
 
     # -- used by the pool -------------------------------------------------------------
@@ -163,7 +169,7 @@ class ApnsConnection(asyncio.Protocol):
         for stream_id in expired:
             push = self.pending.pop(stream_id)
             self.session.cancel(stream_id)
-            push.fail("timed out waiting for APNs")
+            push.fail("timed out waiting for APNs", TransportFailure.TIMEOUT)
         if self._ping_sent_at is not None and now - self._ping_sent_at > PING_TIMEOUT_SECONDS:
             self.abort()
             return

@@ -10,6 +10,7 @@ from ringpush.apns.jwt_signer import ProviderToken
 from ringpush.apns.notification import PushRequest
 from ringpush.apns.reasons import ApnsReason
 from ringpush.apns.result import ApnsResult
+from ringpush.apns.transport import TransportFailure
 
 
 @dataclass(slots=True, eq=False)
@@ -28,13 +29,16 @@ class PendingPush:
     auth_retried: bool = False
     submitted_at: float = 0.0
     last_error: str | None = None
+    last_failure: TransportFailure | None = None
+    #: Sent before every push that is not urgent (a call's VoIP push overtakes bulk).
+    urgent: bool = False
 
     def resolve(self, result: ApnsResult) -> None:
         if not self.future.done():
             self.future.set_result(result)
 
-    def fail(self, error: str) -> None:
-        self.resolve(ApnsResult.failure(self.request.apns_id, error, self.attempts))
+    def fail(self, error: str, failure: TransportFailure) -> None:
+        self.resolve(ApnsResult.no_response(self.request.apns_id, error, failure, self.attempts))
 
     def result_of(self, answer: PushAnswered) -> ApnsResult:
         reason = ApnsReason.parse(answer.reason) if answer.reason else None

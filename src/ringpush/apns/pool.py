@@ -7,7 +7,8 @@ stream limit to rise after its first accepted push, and opens another connection
 when every open one is authenticated and full. Pushes a connection could not finish come
 back here and are resent with their apns-id: none lost, and none sent twice unless the
 peer may already have taken it (a dropped connection), which APNs's apns-id lets a
-receiver see.
+receiver see. Urgent pushes (a call's VoIP push) wait in a queue of their own that is
+always served first, so a backlog of bulk pushes never stands between a call and the wire.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ringpush.apns.jwt_signer import ProviderTokenSigner
 from ringpush.apns.listener import ApnsListener
 from ringpush.apns.pending import PendingPush
 from ringpush.apns.reasons import ApnsReason
+from ringpush.apns.transport import TransportFailure, connect_failure
 
 #: Reconnect backoff: 0.1 s doubling to 10 s, with jitter.
 BACKOFF_BASE_SECONDS = 0.1
@@ -42,6 +44,7 @@ class ConnectionPool:
         connect_timeout: float,
         signer: ProviderTokenSigner | None,
         listener: ApnsListener | None = None,
+        max_connect_failures: int | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -52,20 +55,31 @@ class ConnectionPool:
         self._connect_timeout = connect_timeout
         self._signer = signer
         self._listener = listener
+        #: Failed connection attempts in a row after which the pushes waiting for a
+        #: connection fail at once (None: they wait until their deadline). A caller with
+        #: its own retries and circuit breaker wants to hear about a dead endpoint now.
+        self._max_connect_failures = max_connect_failures
         self.connections: list[ApnsConnection] = []
+        self._urgent: deque[PendingPush] = deque()
         self._waiting: deque[PendingPush] = deque()
         self._connecting = False
         self._failures = 0
         self._closing = False
         self.last_error: str | None = None
+        self.last_failure: TransportFailure | None = None
 
     # -- entry points -----------------------------------------------------------------
     def submit(self, push: PendingPush) -> None:
         if self._closing:
-            push.fail("client closed")
+            push.fail("client closed", TransportFailure.CLIENT_CLOSED)
             return
-        self._waiting.append(push)
+        (self._urgent if push.urgent else self._waiting).append(push)
         self._dispatch()
+
+    @property
+    def queued(self) -> int:
+        """Pushes waiting for a stream (not yet written to a connection)."""
+        return len(self._urgent) + len(self._waiting)
 
     def answered(self, connection: ApnsConnection, push: PendingPush, answer: PushAnswered) -> None:
         result = push.result_of(answer)
@@ -87,13 +101,15 @@ class ConnectionPool:
                 fresh = self._signer.refresh(push.token)
                 if fresh.header != push.token.header:
                     push.token = fresh
-                    self._waiting.appendleft(push)
+                    self._queue_of(push).appendleft(push)
                     return
         if self._listener is not None:
             self._listener.answered(result, time.monotonic() - push.submitted_at)
         push.resolve(result)
 
-    def hand_back(self, push: PendingPush, why: str, *, counted: bool = True) -> None:
+    def hand_back(
+        self, push: PendingPush, why: str, failure: TransportFailure, *, counted: bool = True
+    ) -> None:
         """A connection could not finish ``push``: resend it, same apns-id, until its
         deadline (the request timeout) has passed."""
         if not counted:
@@ -101,13 +117,14 @@ class ConnectionPool:
         if push.future.done():
             return
         if self._closing or push.deadline <= time.monotonic():
-            push.fail(why)
+            push.fail(why, failure)
             return
         push.last_error = why
-        self._waiting.appendleft(push)
+        push.last_failure = failure
+        self._queue_of(push).appendleft(push)
 
     def capacity_changed(self, connection: ApnsConnection) -> None:
-        if self._waiting:
+        if self._urgent or self._waiting:
             self._dispatch()
 
     def connection_closed(self, connection: ApnsConnection) -> None:
@@ -115,13 +132,14 @@ class ConnectionPool:
             self.connections.remove(connection)
             if self._listener is not None:
                 self._listener.connection_closed()
-        if self._waiting:
+        if self._urgent or self._waiting:
             self._dispatch()
 
     async def close(self) -> None:
         self._closing = True
-        while self._waiting:
-            self._waiting.popleft().fail("client closed")
+        for queue in (self._urgent, self._waiting):
+            while queue:
+                queue.popleft().fail("client closed", TransportFailure.CLIENT_CLOSED)
         for connection in list(self.connections):
             connection.close()
         for _ in range(50):
@@ -130,20 +148,26 @@ class ConnectionPool:
             await asyncio.sleep(0.01)
 
     # -- internals --------------------------------------------------------------------
+    def _queue_of(self, push: PendingPush) -> deque[PendingPush]:
+        return self._urgent if push.urgent else self._waiting
+
     def _dispatch(self) -> None:
-        waiting = self._waiting
-        while waiting:
+        urgent, waiting = self._urgent, self._waiting
+        while urgent or waiting:
             connection = self._connection_with_room()
             if connection is None:
                 self._maybe_connect()
                 return
             room = connection.capacity
-            while room > 0 and waiting:
-                push = waiting.popleft()
+            while room > 0 and (urgent or waiting):
+                push = urgent.popleft() if urgent else waiting.popleft()
                 if push.future.done():
                     continue
                 if push.deadline <= time.monotonic():
-                    push.fail(push.last_error or "timed out waiting for a connection")
+                    push.fail(
+                        push.last_error or "timed out waiting for a connection",
+                        push.last_failure or self.last_failure or TransportFailure.TIMEOUT,
+                    )
                     continue
                 if self._signer is not None and push.token is None:
                     push.token = self._signer.current()
@@ -192,11 +216,13 @@ class ConnectionPool:
                     )
                 except (OSError, TimeoutError, ssl.SSLError) as exc:
                     self._failures += 1
+                    self.last_failure = connect_failure(exc)
                     self.last_error = (
                         f"cannot connect to {self._authority}: {exc or type(exc).__name__}"
                     )
-                    self._expire_waiting()
-                    if not self._waiting:
+                    limit = self._max_connect_failures
+                    self._expire_waiting(everything=limit is not None and self._failures >= limit)
+                    if not (self._urgent or self._waiting):
                         return
                     continue
                 self._failures = 0
@@ -206,16 +232,19 @@ class ConnectionPool:
                 return
         finally:
             self._connecting = False
-            if self._waiting and not self._closing:
+            if (self._urgent or self._waiting) and not self._closing:
                 self._dispatch()
 
-    def _expire_waiting(self) -> None:
-        """Fail waiting pushes whose deadline passed while no connection could be made."""
+    def _expire_waiting(self, *, everything: bool = False) -> None:
+        """Fail waiting pushes whose deadline passed while no connection could be made
+        (or all of them, when the endpoint has failed too often in a row)."""
         now = time.monotonic()
-        keep: deque[PendingPush] = deque()
-        for push in self._waiting:
-            if push.deadline <= now:
-                push.fail(self.last_error or "no connection to APNs")
-            else:
-                keep.append(push)
-        self._waiting = keep
+        failure = self.last_failure or TransportFailure.CONNECT_FAILED
+        error = self.last_error or "no connection to APNs"
+        for queue in (self._urgent, self._waiting):
+            keep = [push for push in queue if not (everything or push.deadline <= now)]
+            for push in queue:
+                if everything or push.deadline <= now:
+                    push.fail(error, failure)
+            queue.clear()
+            queue.extend(keep)

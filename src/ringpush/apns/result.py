@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ringpush.apns.reasons import Action, ApnsReason, action_for_status
+from ringpush.apns.transport import TransportFailure
 
 #: ``status`` of a result for which no response arrived (timeout, connection failure).
 NO_RESPONSE = 0
@@ -16,8 +17,9 @@ class ApnsResult:
     """What APNs said about one push, and what to do about it.
 
     ``status`` is the HTTP status, or :data:`NO_RESPONSE` when the push could not be
-    completed (then ``error`` says why). ``timestamp_ms`` is the 410 timestamp: the last
-    time APNs confirmed the token invalid, in milliseconds since the epoch.
+    completed (then ``error`` says why and ``failure`` names the kind). ``timestamp_ms``
+    is the 410 timestamp: the last time APNs confirmed the token invalid, in milliseconds
+    since the epoch.
     """
 
     apns_id: str
@@ -28,6 +30,7 @@ class ApnsResult:
     timestamp_ms: int | None = None
     error: str | None = None
     attempts: int = 1
+    failure: TransportFailure | None = None
 
     @property
     def sent(self) -> bool:
@@ -59,6 +62,24 @@ class ApnsResult:
             text += f" (invalid since {self.invalid_since:%Y-%m-%dT%H:%M:%S.%fZ})"
         return text
 
+    @property
+    def reason_label(self) -> str:
+        """A short, never empty name of the outcome, for metrics and logs: APNs's reason,
+        the transport failure, or the status."""
+        if self.reason_text:
+            return self.reason_text
+        if self.status == NO_RESPONSE:
+            return (self.failure or TransportFailure.CONNECTION_LOST).value
+        return "accepted" if self.status == 200 else str(self.status)
+
     @classmethod
-    def failure(cls, apns_id: str, error: str, attempts: int = 1) -> ApnsResult:
-        return cls(apns_id=apns_id, status=NO_RESPONSE, error=error, attempts=attempts)
+    def no_response(
+        cls,
+        apns_id: str,
+        error: str,
+        failure: TransportFailure,
+        attempts: int = 1,
+    ) -> ApnsResult:
+        return cls(
+            apns_id=apns_id, status=NO_RESPONSE, error=error, attempts=attempts, failure=failure
+        )

@@ -16,9 +16,9 @@ from typing import Any
 from ringpush.apns.errors import PayloadTooLarge
 from ringpush.apns.push_type import VOIP_PAYLOAD_LIMIT, PushType
 from ringpush.delivery.call_events import CallEventHub
-from ringpush.delivery.queueing import push_for_device
+from ringpush.delivery.queueing import Dispatcher, push_for_device
 from ringpush.registry.call_models import Call, CallState, EndReason
-from ringpush.registry.outbox_models import OutboxPush
+from ringpush.registry.outbox_models import OutboxPush, Urgency
 from ringpush.registry.store import Registry
 
 #: Seconds APNs may hold a VoIP push: 0, deliver now or never, so no phone rings late.
@@ -27,6 +27,10 @@ VOIP_EXPIRATION = 0
 
 class CallExists(Exception):
     pass
+
+
+class CalleeHasNoDevices(Exception):
+    """The callee has no device that a VoIP push can ring: the call is not stored."""
 
 
 def voip_payload(call: Call, sent_at: datetime) -> bytes:
@@ -79,12 +83,12 @@ class CallService:
     def __init__(
         self,
         registry: Registry,
-        wake: Callable[[], None],
+        dispatcher: Dispatcher,
         clock: Callable[[], datetime],
         events: CallEventHub | None = None,
     ) -> None:
         self._registry = registry
-        self._wake = wake
+        self._dispatcher = dispatcher
         self._clock = clock
         self.events = events or CallEventHub(registry, clock)
 
@@ -124,16 +128,24 @@ class CallService:
                 expiration=VOIP_EXPIRATION,
                 call_id=call_id,
                 not_after=call.ring_until,
+                urgency=Urgency.CALL,
             )
             for device in devices
             if device.live
         ]
+        if not pushes:
+            raise CalleeHasNoDevices(callee_user_id)
         # The call and its pushes are stored together: a crash between the two would
-        # leave a call that exists (a retry gets 409) but rings no phone.
-        if not await self._registry.calls.create(call, pushes):
+        # leave a call that exists (a retry gets 409) but rings no phone. They are
+        # stored claimed by this instance's engine and handed to it in memory: nothing
+        # between the request and the wire but this one transaction.
+        claimed_until = self._dispatcher.claim_until()
+        if not await self._registry.calls.create(call, pushes, claimed_until=claimed_until):
             raise CallExists(call_id)
-        if pushes:
-            self._wake()
+        if claimed_until is None:
+            self._dispatcher.wake()
+        else:
+            await self._dispatcher.deliver(pushes)
         return StartedCall(call, pushes)
 
     async def end(
@@ -163,7 +175,7 @@ class CallService:
         if ended.call is None or not ended.changed:
             return EndedCall(ended.call, changed=False, withdrawn=0)
         if pushes:
-            self._wake()
+            self._dispatcher.wake()
         await self.events.publish(app_id, call_id, call_event(ended.call))
         return EndedCall(ended.call, changed=True, withdrawn=ended.withdrawn)
 
@@ -201,6 +213,7 @@ class CallService:
                     push_type=kind,
                     priority=priority,
                     collapse_id=f"call-{call.call_id}"[:64],
+                    urgency=Urgency.CALL_FOLLOW_UP,
                 )
             )
         return pushes

@@ -1,4 +1,5 @@
-"""One APNs client per (app, environment), built from the app's stored credentials.
+"""One APNs client per (app, environment), built from the app's stored credentials: the
+one place that turns an app into credentials, an endpoint and TLS settings.
 
 Both environments of an app share one provider-token signer: Apple wants one token per
 key, not one per connection or host. Given the registry's token store, the signers are
@@ -9,11 +10,9 @@ by whichever instance first finds it due, under the store's lock (reference §4)
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from ringpush.apns.client import ApnsClient
 from ringpush.apns.credentials import CertificateCredentials, Credentials, TokenCredentials
@@ -21,6 +20,11 @@ from ringpush.apns.environment import Environment
 from ringpush.apns.jwt_signer import ProviderTokenSigner
 from ringpush.registry.models import App
 from ringpush.registry.store import ProviderTokens
+
+#: Failed connection attempts in a row after which pushes waiting for a connection fail
+#: at once: the engine retries them with backoff and its lane's circuit breaker decides
+#: when to dial again.
+CONNECT_FAILURES_TO_GIVE_UP = 2
 
 
 class NoCredentials(Exception):
@@ -32,10 +36,13 @@ class ApnsClients:
         self,
         *,
         request_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
         tokens: ProviderTokens | None = None,
         clock: Callable[[], float] = time.time,
         on_signed: Callable[[], None] | None = None,
+        max_connect_failures: int | None = CONNECT_FAILURES_TO_GIVE_UP,
     ) -> None:
+        self._max_connect_failures = max_connect_failures
         self._clock = clock
         self._on_signed = on_signed
         self._clients: dict[tuple[str, Environment], ApnsClient] = {}
@@ -43,14 +50,15 @@ class ApnsClients:
         self._signers: dict[str, ProviderTokenSigner] = {}
         self._exchanges: dict[str, asyncio.Lock] = {}
         self._versions: dict[str, object] = {}
-        self._ca_files: dict[str, Path] = {}
         self._timeout = request_timeout
+        self._connect_timeout = connect_timeout
 
     async def for_app(self, app: App, environment: Environment) -> ApnsClient:
         version = (app.updated_at, app.key_id, app.apns_base_url)
         if self._versions.get(app.app_id) != version:
-            await self._forget(app.app_id)
+            stale = self._detach(app.app_id)
             self._versions[app.app_id] = version
+            await _close_all(stale)
         key = (app.app_id, environment)
         client = self._clients.get(key)
         if client is None:
@@ -67,9 +75,11 @@ class ApnsClients:
                 credentials,
                 environment,
                 base_url=_base_url(app, environment),
-                ca_file=self._ca_file(app),
+                ca_pem=app.ca_pem,
                 signer=signer,
                 request_timeout=self._timeout,
+                connect_timeout=self._connect_timeout,
+                max_connect_failures=self._max_connect_failures,
             )
             self._clients[key] = client
         signer = self._signers.get(app.app_id)
@@ -93,30 +103,29 @@ class ApnsClients:
         """The provider-token signer of the app's key, once a client was made for it."""
         return self._signers.get(app_id)
 
-    def _ca_file(self, app: App) -> Path | None:
-        if app.ca_pem is None:
-            return None
-        path = self._ca_files.get(app.app_id)
-        if path is None:
-            fd, name = tempfile.mkstemp(prefix="ringpush-ca-", suffix=".pem")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(app.ca_pem)
-            path = self._ca_files[app.app_id] = Path(name)
-        return path
-
-    async def _forget(self, app_id: str) -> None:
-        for key in [k for k in self._clients if k[0] == app_id]:
-            await self._clients.pop(key).close()
+    def _detach(self, app_id: str) -> list[ApnsClient]:
+        """Forget the app's clients at once (the next push builds new ones); returns
+        them, for the caller to close."""
         self._signers.pop(app_id, None)
         self._exchanges.pop(app_id, None)
-        path = self._ca_files.pop(app_id, None)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        self._versions.pop(app_id, None)
+        return [self._clients.pop(key) for key in [k for k in self._clients if k[0] == app_id]]
+
+    def forget(self, app_id: str) -> Coroutine[Any, Any, None]:
+        """Drop the app's clients now (it was changed or deleted); await the result to
+        close their connections."""
+        return _close_all(self._detach(app_id))
 
     async def close(self) -> None:
         for app_id in list(self._versions):
-            await self._forget(app_id)
-        self._versions.clear()
+            await _close_all(self._detach(app_id))
+        await _close_all(list(self._clients.values()))
+        self._clients.clear()
+
+
+async def _close_all(clients: list[ApnsClient]) -> None:
+    for client in clients:
+        await client.close()
 
 
 def _credentials(app: App) -> Credentials:

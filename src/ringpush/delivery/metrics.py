@@ -37,6 +37,30 @@ class DeliveryMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.lane_state = Gauge(
+            "ringpush_lane_circuit_state",
+            "A lane's circuit breaker: 0 closed, 1 half-open (probing), 2 open",
+            ["app", "environment"],
+            registry=self.registry,
+        )
+        self.lane_opened = Counter(
+            "ringpush_lane_circuit_opened_total",
+            "Times a lane's circuit opened (its APNs endpoint kept failing)",
+            ["app", "environment"],
+            registry=self.registry,
+        )
+        self.lane_in_flight = Gauge(
+            "ringpush_lane_in_flight",
+            "Pushes a lane has on the wire or waiting for a stream",
+            ["app", "environment"],
+            registry=self.registry,
+        )
+        self.lane_deferred = Counter(
+            "ringpush_lane_deferred_total",
+            "Pushes put back in the outbox because their lane's circuit was open",
+            ["app", "environment"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "ringpush_outbox_depth",
             "Pushes in the outbox not yet final",

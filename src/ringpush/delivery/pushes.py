@@ -10,7 +10,7 @@ from typing import Any
 from ringpush.apns.errors import InvalidNotification
 from ringpush.apns.notification import Notification, compact_json
 from ringpush.apns.push_type import PushType
-from ringpush.delivery.queueing import push_for_device
+from ringpush.delivery.queueing import Dispatcher, push_for_device
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.store import Registry
 
@@ -18,12 +18,16 @@ from ringpush.registry.store import Registry
 _PROBE_TOKEN = "00" * 32
 
 
+class NoDevicesForPushType(Exception):
+    """The user has no live device registered for the push type: nothing is stored."""
+
+
 class PushService:
     def __init__(
-        self, registry: Registry, wake: Callable[[], None], clock: Callable[[], datetime]
+        self, registry: Registry, dispatcher: Dispatcher, clock: Callable[[], datetime]
     ) -> None:
         self._registry = registry
-        self._wake = wake
+        self._dispatcher = dispatcher
         self._clock = clock
 
     async def send_to_user(
@@ -38,7 +42,11 @@ class PushService:
         expiration: int | None = None,
         collapse_id: str | None = None,
     ) -> list[OutboxPush]:
-        """Queue one push per device of ``push_type``; raises InvalidNotification first."""
+        """Queue one push per device of ``push_type``; raises InvalidNotification first,
+        NoDevicesForPushType when there is no device to send to.
+
+        They are stored pending and claimed by the engine as lanes have room: a bulk
+        sender cannot crowd out anything, however fast it posts."""
         body = compact_json(payload)
         Notification.for_app(
             bundle_id,
@@ -63,10 +71,11 @@ class PushService:
             for device in devices
             if device.live
         ]
-        if pushes:
-            await self._registry.outbox.enqueue(pushes)
-            self._wake()
+        if not pushes:
+            raise NoDevicesForPushType(push_type)
+        await self._registry.outbox.enqueue(pushes)
+        self._dispatcher.wake()
         return pushes
 
 
-__all__ = ["InvalidNotification", "PushService"]
+__all__ = ["InvalidNotification", "NoDevicesForPushType", "PushService"]

@@ -1,13 +1,30 @@
-"""Turning a device and a payload into an outbox row: one place for every kind of push."""
+"""Turning a device and a payload into an outbox row, and handing rows to delivery: one
+place for every kind of push."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from ringpush.apns.push_type import PushType
 from ringpush.registry.models import Device
-from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
+
+
+class Dispatcher(Protocol):
+    """What a request that stores pushes needs of the delivery engine."""
+
+    def wake(self) -> None:
+        """Pending pushes were stored: claim them now rather than at the next poll."""
+
+    def claim_until(self) -> datetime | None:
+        """A lease to store new pushes under, already claimed, then :meth:`deliver`
+        them; None: store them pending and :meth:`wake`."""
+
+    async def deliver(self, pushes: Sequence[OutboxPush]) -> None:
+        """Send pushes stored under :meth:`claim_until`'s lease."""
 
 
 def push_for_device(
@@ -21,6 +38,7 @@ def push_for_device(
     collapse_id: str | None = None,
     call_id: str | None = None,
     not_after: datetime | None = None,
+    urgency: Urgency = Urgency.BULK,
 ) -> OutboxPush:
     """A pending push to ``device`` (its token and APS environment), with a fresh push id
     and apns-id that stay the same on every attempt. ``push_type`` defaults to the
@@ -44,4 +62,5 @@ def push_for_device(
         collapse_id=collapse_id,
         call_id=call_id,
         not_after=not_after,
+        urgency=urgency,
     )

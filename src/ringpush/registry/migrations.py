@@ -184,6 +184,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                WHERE state <> 'ringing'""",
         ],
     ),
+    (
+        10,
+        "delivery lanes: urgency classes, one due time for pending and leased pushes",
+        [
+            "ALTER TABLE outbox ADD COLUMN urgency INTEGER NOT NULL DEFAULT 2",
+            "UPDATE outbox SET urgency = 0 WHERE push_type = 'voip'",
+            """UPDATE outbox SET urgency = 1
+               WHERE push_type <> 'voip' AND collapse_id LIKE 'call-%'""",
+            # A leased push is due again when its lease runs out: one column says when
+            # any unfinished push may be claimed, so claiming is one index range.
+            """UPDATE outbox SET next_attempt_us = lease_until_us
+               WHERE state = 'sending' AND lease_until_us IS NOT NULL""",
+            """CREATE INDEX outbox_claim ON outbox (urgency, next_attempt_us, app_id, environment)
+               WHERE state IN ('pending', 'sending')""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
@@ -27,6 +27,18 @@ class PushState(StrEnum):
     @property
     def final(self) -> bool:
         return self not in (PushState.PENDING, PushState.SENDING)
+
+
+class Urgency(IntEnum):
+    """The order pushes leave in. A caller hangs up after seconds, a bulk campaign can
+    wait: every due push of a lower number goes before any of a higher one."""
+
+    #: A call's VoIP push: the phone must ring now.
+    CALL = 0
+    #: What follows a call: the end-of-call background push, the missed-call alert.
+    CALL_FOLLOW_UP = 1
+    #: Everything sent through ``POST /v1/pushes``.
+    BULK = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +65,9 @@ class OutboxPush:
     tried_other_environment: bool = False
     status: int | None = None
     reason: str | None = None
+    urgency: Urgency = Urgency.BULK
+
+    @property
+    def lane(self) -> tuple[str, Environment]:
+        """The delivery lane this push travels in: its app and APS environment."""
+        return (self.app_id, self.environment)

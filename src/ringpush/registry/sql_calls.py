@@ -20,15 +20,23 @@ class SqlCalls:
         self._db = db
         self._outbox = outbox
 
-    async def create(self, call: Call, pushes: Sequence[OutboxPush] = ()) -> bool:
+    async def create(
+        self,
+        call: Call,
+        pushes: Sequence[OutboxPush] = (),
+        *,
+        claimed_until: datetime | None = None,
+    ) -> bool:
         """Store a new call with the pushes that ring it, in one transaction: an instance
         dying half-way leaves neither, never a ringing call that rings nothing. False
-        (and nothing stored) if the call id is already taken in this app."""
+        (and nothing stored) if the call id is already taken in this app. With
+        ``claimed_until`` the pushes are stored claimed by the caller (see
+        :meth:`SqlOutbox.enqueue`)."""
         async with self._db.transaction() as db:
             if not await self._insert(db, call):
                 return False
             if pushes:
-                await self._outbox.enqueue(pushes, db)
+                await self._outbox.enqueue(pushes, db, claimed_until=claimed_until)
         return True
 
     async def _insert(self, db: Executor, call: Call) -> bool:

@@ -2,7 +2,10 @@
 
 A push that was claimed by a sender that then died becomes due again once its lease runs
 out, so a crash or restart loses nothing (at-least-once; the apns-id stays the same on
-every attempt, so duplicates are recognisable).
+every attempt, so duplicates are recognisable). ``next_attempt_us`` is when an unfinished
+push may next be claimed: for a pending push its due time, for a leased one the end of
+its lease. Claims take one urgency class at a time, oldest due first, over the
+``outbox_claim`` index, and can leave out the lanes the sender has no room for.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.registry.database import Database, Dialect, Executor
-from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 from ringpush.registry.sealing import SecretBox
 from ringpush.registry.timestamps import from_us, maybe_from_us, to_us
 
@@ -29,15 +32,29 @@ class SqlOutbox:
         # waiting for them or taking them twice.
         self._skip_locked = " FOR UPDATE SKIP LOCKED" if db.dialect is Dialect.POSTGRESQL else ""
 
-    async def enqueue(self, pushes: Sequence[OutboxPush], db: Executor | None = None) -> None:
-        """Store pending pushes; ``db`` is a transaction to add them to (a call's)."""
+    async def enqueue(
+        self,
+        pushes: Sequence[OutboxPush],
+        db: Executor | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> None:
+        """Store pending pushes; ``db`` is a transaction to add them to (a call's).
+
+        With ``claimed_until`` they are stored already claimed by the caller (leased until
+        then, first attempt counted): a sender that hands them to its own lanes at once
+        skips the claim, and if it dies they come back when the lease runs out.
+        """
         box = self._box
+        claimed = claimed_until is not None
+        state = (PushState.SENDING if claimed else PushState.PENDING).value
+        lease = to_us(claimed_until) if claimed_until is not None else None
         await (db or self._db).executemany(
             """INSERT INTO outbox (push_id, app_id, user_id, device_id, push_type,
                        environment, token_sealed, apns_id, priority, expiration, collapse_id,
-                       payload, call_id, state, attempts, next_attempt_us, not_after_us,
-                       created_us, updated_us)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)""",
+                       payload, call_id, state, attempts, next_attempt_us, lease_until_us,
+                       not_after_us, created_us, updated_us, urgency)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (
                     p.push_id,
@@ -53,37 +70,68 @@ class SqlOutbox:
                     p.collapse_id,
                     p.payload,
                     p.call_id,
-                    PushState.PENDING.value,
-                    to_us(p.next_attempt_at),
+                    state,
+                    int(claimed),
+                    lease if lease is not None else to_us(p.next_attempt_at),
+                    lease,
                     to_us(p.not_after) if p.not_after else None,
                     to_us(p.created_at),
                     to_us(p.updated_at),
+                    int(p.urgency),
                 )
                 for p in pushes
             ],
         )
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxPush]:
-        """Take up to ``limit`` due pushes (and ones whose sender's lease ran out).
+    async def claim_due(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        urgency: Urgency | None = None,
+        skip_lanes: Sequence[tuple[str, Environment]] = (),
+    ) -> list[OutboxPush]:
+        """Take up to ``limit`` due pushes of one urgency class (every class, most urgent
+        first, when None), pending ones and ones whose sender's lease ran out, leaving
+        out the pushes of ``skip_lanes`` ((app, environment) pairs).
 
-        One statement, so the rows chosen are the rows leased; on PostgreSQL the choice
-        locks them and skips rows another instance is claiming at that moment, so each
-        push is claimed by exactly one sender per attempt.
+        One statement per class, so the rows chosen are the rows leased; on PostgreSQL
+        the choice locks them and skips rows another instance is claiming at that
+        moment, so each push is claimed by exactly one sender per attempt.
         """
-        at = to_us(now)
+        classes = list(Urgency) if urgency is None else [urgency]
+        claimed: list[OutboxPush] = []
+        for level in classes:
+            if len(claimed) >= limit:
+                break
+            claimed.extend(await self._claim(now, limit - len(claimed), lease, level, skip_lanes))
+        return claimed
+
+    async def _claim(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        urgency: Urgency,
+        skip_lanes: Sequence[tuple[str, Environment]],
+    ) -> list[OutboxPush]:
+        at, until = to_us(now), to_us(now + lease)
+        skip = " AND NOT (app_id = ? AND environment = ?)" * len(skip_lanes)
+        skipped = [value for app_id, env in skip_lanes for value in (app_id, env.value)]
         rows = await self._db.fetchall(
-            f"""UPDATE outbox SET state = 'sending', lease_until_us = ?,
+            f"""UPDATE outbox SET state = 'sending', lease_until_us = ?, next_attempt_us = ?,
                     attempts = attempts + 1, updated_us = ?
                 WHERE push_id IN (
                     SELECT push_id FROM outbox
-                    WHERE (state = 'pending' AND next_attempt_us <= ?)
-                       OR (state = 'sending' AND lease_until_us <= ?)
+                    WHERE state IN ('pending', 'sending') AND urgency = ?
+                      AND next_attempt_us <= ?{skip}
                     ORDER BY next_attempt_us LIMIT ?{self._skip_locked})
                 RETURNING *""",  # noqa: S608
-            (to_us(now + lease), at, at, at, limit),
+            (until, until, at, int(urgency), at, *skipped, limit),
         )
         pushes = [self._push(row) for row in rows]
-        pushes.sort(key=lambda push: push.next_attempt_at)
+        pushes.sort(key=lambda push: push.created_at)
         return pushes
 
     async def finish(
@@ -132,6 +180,32 @@ class SqlOutbox:
             ),
         )
 
+    async def defer(self, push_ids: Sequence[str], until: datetime, now: datetime) -> int:
+        """Claimed pushes this sender will not try now (their lane's endpoint is down):
+        pending again, due at ``until``, and the claim not counted as an attempt."""
+        if not push_ids:
+            return 0
+        placeholders = ", ".join("?" * len(push_ids))
+        return await self._db.execute(
+            f"""UPDATE outbox SET state = 'pending', next_attempt_us = ?, updated_us = ?,
+                       lease_until_us = NULL, attempts = attempts - 1
+                   WHERE state = 'sending' AND push_id IN ({placeholders})""",  # noqa: S608
+            (to_us(until), to_us(now), *push_ids),
+        )
+
+    async def defer_lane(
+        self, app_id: str, environment: Environment, until: datetime, now: datetime
+    ) -> int:
+        """Every pending push of a lane due before ``until`` is due at ``until`` (its
+        endpoint is down: claiming them now would only hand them back)."""
+        at = to_us(until)
+        return await self._db.execute(
+            """UPDATE outbox SET next_attempt_us = ?, updated_us = ?
+                   WHERE state IN ('pending', 'sending') AND next_attempt_us < ?
+                     AND app_id = ? AND environment = ? AND state = 'pending'""",
+            (at, to_us(now), at, app_id, environment.value),
+        )
+
     async def release(self, push_ids: Sequence[str], now: datetime) -> int:
         """Hand back pushes this sender claimed but will not finish (it is stopping): due
         now, for any instance, instead of after the lease. Returns how many were still
@@ -159,6 +233,18 @@ class SqlOutbox:
     async def get(self, push_id: str) -> OutboxPush | None:
         row = await self._db.fetchone("SELECT * FROM outbox WHERE push_id = ?", (push_id,))
         return None if row is None else self._push(row)
+
+    async def get_many(self, push_ids: Sequence[str]) -> list[OutboxPush]:
+        """The rows of ``push_ids`` that exist, in one query, in the order given."""
+        if not push_ids:
+            return []
+        placeholders = ", ".join("?" * len(push_ids))
+        rows = await self._db.fetchall(
+            f"SELECT * FROM outbox WHERE push_id IN ({placeholders})",  # noqa: S608
+            tuple(push_ids),
+        )
+        found = {push.push_id: push for push in map(self._push, rows)}
+        return [found[push_id] for push_id in push_ids if push_id in found]
 
     async def query(
         self,
@@ -222,4 +308,5 @@ class SqlOutbox:
             tried_other_environment=bool(row["tried_other_environment"]),
             status=row["status"],
             reason=row["reason"],
+            urgency=Urgency(row["urgency"]),
         )

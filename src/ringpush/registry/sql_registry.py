@@ -14,6 +14,7 @@ from typing import Any
 from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.registry.app_cache import APPS_CHANNEL
 from ringpush.registry.call_listeners import SqlCallListeners
 from ringpush.registry.database import Database, Notifications
 from ringpush.registry.migrations import migrate, schema_version
@@ -159,9 +160,14 @@ class SqlRegistry:
                     now,
                 ),
             )
+        await self._announce_app(app.app_id)
         stored = await self.get_app(app.app_id)
         assert stored is not None
         return stored
+
+    async def _announce_app(self, app_id: str) -> None:
+        """Every instance's cache forgets the app (its credentials or URL changed)."""
+        await self._db.notify(APPS_CHANNEL, app_id)
 
     async def get_app(self, app_id: str) -> App | None:
         row = await self._db.fetchone("SELECT * FROM apps WHERE app_id = ?", (app_id,))
@@ -174,7 +180,10 @@ class SqlRegistry:
 
     async def delete_app(self, app_id: str) -> bool:
         async with self._db.transaction() as db:
-            return await db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,)) > 0
+            deleted = await db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,)) > 0
+        if deleted:
+            await self._announce_app(app_id)
+        return deleted
 
     def _app(self, row: Any) -> App:
         signing = row["signing_key_sealed"]

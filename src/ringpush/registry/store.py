@@ -17,7 +17,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.registry.call_models import Call, CallEnding, EndReason
 from ringpush.registry.database import Notifications
 from ringpush.registry.models import App, Device, Registration
-from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 from ringpush.registry.retention import Swept
 
 
@@ -45,11 +45,33 @@ class MasterKeyMismatch(RegistryError):
 class Outbox(Protocol):
     """Every push is written here before it is sent; senders claim due ones under a lease."""
 
-    async def enqueue(self, pushes: Sequence[OutboxPush]) -> None: ...
+    async def enqueue(
+        self, pushes: Sequence[OutboxPush], *, claimed_until: datetime | None = None
+    ) -> None:
+        """Store pushes pending, or already claimed by the caller until ``claimed_until``."""
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxPush]:
-        """Take up to ``limit`` due pushes (and ones whose sender's lease ran out): each
+    async def claim_due(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        urgency: Urgency | None = None,
+        skip_lanes: Sequence[tuple[str, Environment]] = (),
+    ) -> list[OutboxPush]:
+        """Take up to ``limit`` due pushes (and ones whose sender's lease ran out) of one
+        urgency class, or of all, most urgent first; none of ``skip_lanes``. Each push is
         claimed by exactly one sender per attempt."""
+
+    async def defer(self, push_ids: Sequence[str], until: datetime, now: datetime) -> int:
+        """Claimed pushes not tried now: due at ``until``, the claim not an attempt."""
+
+    async def defer_lane(
+        self, app_id: str, environment: Environment, until: datetime, now: datetime
+    ) -> int:
+        """The lane's pending pushes due before ``until`` are due at ``until``."""
+
+    async def get_many(self, push_ids: Sequence[str]) -> list[OutboxPush]: ...
 
     async def finish(
         self,
@@ -94,9 +116,15 @@ class Outbox(Protocol):
 
 
 class CallStore(Protocol):
-    async def create(self, call: Call, pushes: Sequence[OutboxPush] = ()) -> bool:
+    async def create(
+        self,
+        call: Call,
+        pushes: Sequence[OutboxPush] = (),
+        *,
+        claimed_until: datetime | None = None,
+    ) -> bool:
         """Store the call and the pushes that ring it together, or neither; False if the
-        app already has a call with this id."""
+        app already has a call with this id. ``claimed_until``: as for the outbox."""
 
     async def get(self, app_id: str, call_id: str) -> Call | None: ...
 

@@ -56,6 +56,18 @@ class UnknownCall(NotFound):
     code = "unknown_call"
 
 
+class CalleeHasNoDevices(NotFound):
+    """The callee has no device that can ring: nothing was stored, no phone rings."""
+
+    code = "callee_has_no_devices"
+
+
+class NoDevicesForPushType(NotFound):
+    """The user has no device registered for that push type: nothing was sent."""
+
+    code = "no_devices_for_push_type"
+
+
 class InvalidRequest(ApiError):
     """The request itself is wrong (fix the code, do not retry)."""
 

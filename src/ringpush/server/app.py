@@ -102,22 +102,35 @@ def create_app(state: ServerState) -> FastAPI:
             checks["database"] = "ok"
         except Exception as exc:  # any failure means: not ready
             checks["database"] = f"unavailable ({type(exc).__name__})"
-        if state.worker is not None:
-            checks["delivery"] = "ok" if state.worker.running else "stopped"
+        if state.engine is not None:
+            checks["delivery"] = "ok" if state.engine.running else "stopped"
         if state.calls is not None:
             checks["call_events"] = "ok" if state.calls.events.listening else "not listening"
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "checks": checks},
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
+        if state.engine is not None:
+            # A lane in trouble is one app's problem: shown, never a reason to take the
+            # instance out of the load balancer.
+            body["lanes"] = {
+                f"{lane.app_id}/{lane.environment.value}": {
+                    "state": lane.state.value,
+                    "failures": lane.failures,
+                    "in_flight": lane.in_flight,
+                    "waiting": lane.waiting,
+                    "retry_in": lane.retry_in,
+                    "last_error": lane.last_error,
+                }
+                for lane in state.engine.lanes()
+                if lane.troubled
+            }
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         """Prometheus text format: pushes by type/outcome/reason, latency, queue depth."""
-        if state.worker is None:
+        if state.engine is None:
             return Response(b"", media_type=CONTENT_TYPE_LATEST)
-        registry = state.worker.metrics.registry
+        registry = state.engine.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # -- operator -----------------------------------------------------------------------
@@ -266,9 +279,11 @@ def create_app(state: ServerState) -> FastAPI:
         app_id, user_id = user_of(caller)
         return [device_out(d) for d in await registry.devices_of_user(app_id, user_id)]
 
-    if state.calls is not None and state.pushes is not None and state.worker is not None:
+    if state.calls is not None and state.pushes is not None and state.engine is not None:
         api.include_router(
-            build_calls_router(state.registry, state.calls, state.pushes, state.worker, principal)
+            build_calls_router(
+                state.registry, state.calls, state.pushes, state.engine.answers, principal
+            )
         )
     return api
 

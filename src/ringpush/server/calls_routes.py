@@ -11,10 +11,10 @@ from fastapi.responses import StreamingResponse
 
 from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
 from ringpush.apns.push_type import PushType
-from ringpush.delivery.calls import CallExists, CallService, call_event
+from ringpush.delivery.answers import PushAnswers
+from ringpush.delivery.calls import CalleeHasNoDevices, CallExists, CallService, call_event
 from ringpush.delivery.outcomes import first_outcomes
-from ringpush.delivery.pushes import PushService
-from ringpush.delivery.worker import DeliveryWorker
+from ringpush.delivery.pushes import NoDevicesForPushType, PushService
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.registry.store import Registry
@@ -77,7 +77,7 @@ def build_calls_router(
     registry: Registry,
     calls: CallService,
     pushes: PushService,
-    worker: DeliveryWorker,
+    answers: PushAnswers,
     principal: Callable[..., Awaitable[Principal]],
 ) -> APIRouter:
     router = APIRouter()
@@ -116,7 +116,16 @@ def build_calls_router(
             raise ApiError(413, "payload_too_large", f"data: {exc}") from None
         except CallExists:
             raise ApiError(409, "call_exists", f"call {body.call_id!r} exists") from None
-        outcomes = await first_outcomes(registry, worker, started.pushes, FIRST_ANSWER_WAIT_SECONDS)
+        except CalleeHasNoDevices:
+            raise ApiError(
+                404,
+                "callee_has_no_devices",
+                f"user {body.callee_user_id!r} has no device that can ring (no VoIP token"
+                " registered, or none left valid); nothing was stored",
+            ) from None
+        outcomes = await first_outcomes(
+            registry, answers, started.pushes, FIRST_ANSWER_WAIT_SECONDS
+        )
         return call_out(started.call, outcomes)
 
     @router.post("/v1/pushes", response_model=PushOut, status_code=201)
@@ -146,7 +155,14 @@ def build_calls_router(
             raise ApiError(413, "payload_too_large", f"payload: {exc}") from None
         except InvalidNotification as exc:
             raise ApiError(422, "invalid_push", f"{exc.reason.value}: {exc}") from None
-        outcomes = await first_outcomes(registry, worker, queued, FIRST_ANSWER_WAIT_SECONDS)
+        except NoDevicesForPushType:
+            raise ApiError(
+                404,
+                "no_devices_for_push_type",
+                f"user {body.user_id!r} has no device registered for"
+                f" {body.push_type.value} pushes; nothing was stored",
+            ) from None
+        outcomes = await first_outcomes(registry, answers, queued, FIRST_ANSWER_WAIT_SECONDS)
         return PushOut(deliveries=[delivery_out(p) for p in outcomes])
 
     @router.get("/v1/calls/{call_id}", response_model=CallOut)

@@ -1,4 +1,4 @@
-"""``ringpush serve``: the registry, the delivery worker, the API and the ring timer.
+"""``ringpush serve``: the registry, the delivery engine, the API and the ring timer.
 
 Everything is set from :class:`ServeSettings`, which the CLI fills from flags or
 ``RINGPUSH_*`` environment variables.
@@ -17,9 +17,10 @@ from pathlib import Path
 
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
+from ringpush.delivery.engine import DeliveryEngine, utc_now
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
-from ringpush.delivery.worker import DeliveryWorker, utc_now
+from ringpush.registry.app_cache import AppCache
 from ringpush.registry.connect import open_registry, redacted
 from ringpush.registry.sealing import load_secret_box
 from ringpush.registry.sql_registry import SqlRegistry
@@ -90,7 +91,7 @@ class RingpushService:
         self.settings = settings
         self.registry: SqlRegistry | None = None
         self._clients: ApnsClients | None = None
-        self._worker: DeliveryWorker | None = None
+        self._engine: DeliveryEngine | None = None
         self._http: EmbeddedHttpServer | None = None
         self._ring_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
@@ -109,19 +110,22 @@ class RingpushService:
             tokens=self.registry.provider_tokens, on_signed=metrics.provider_tokens_signed.inc
         )
         self.admin_key, self.admin_key_file = load_admin_key(settings.state_dir)
-        self._worker = DeliveryWorker(
+        apps = AppCache(self.registry)
+        await apps.start()
+        engine = self._engine = DeliveryEngine(
             self.registry,
             self._clients,
+            apps=apps,
             lease=timedelta(seconds=settings.lease_seconds),
             metrics=metrics,
         )
-        await self._worker.listen()
-        self._worker.start()
-        calls = self._calls = CallService(self.registry, self._worker.wake, utc_now)
+        await engine.listen()
+        engine.start()
+        calls = self._calls = CallService(self.registry, engine, utc_now)
         await calls.events.start()
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
-        pushes = PushService(self.registry, self._worker.wake, utc_now)
-        app = create_app(ServerState(self.registry, authenticator, calls, pushes, self._worker))
+        pushes = PushService(self.registry, engine, utc_now)
+        app = create_app(ServerState(self.registry, authenticator, calls, pushes, engine))
         self._http = EmbeddedHttpServer(app)
         self.port = await self._http.start(settings.host, settings.port)
         self._ring_task = asyncio.create_task(self._ring_timer(calls))
@@ -172,8 +176,8 @@ class RingpushService:
             await self._calls.events.close()
         if self._http is not None:
             await self._http.stop()
-        if self._worker is not None:
-            await self._worker.stop()
+        if self._engine is not None:
+            await self._engine.stop()
         if self._clients is not None:
             await self._clients.close()
         if self.registry is not None:

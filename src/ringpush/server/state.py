@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ringpush.delivery.calls import CallService
+from ringpush.delivery.engine import DeliveryEngine
 from ringpush.delivery.pushes import PushService
-from ringpush.delivery.worker import DeliveryWorker
 from ringpush.registry.store import Registry
 from ringpush.server.auth import Authenticator
 
@@ -23,5 +23,5 @@ class ServerState:
     authenticator: Authenticator
     calls: CallService | None = None
     pushes: PushService | None = None
-    worker: DeliveryWorker | None = None
+    engine: DeliveryEngine | None = None
     now: Callable[[], datetime] = field(default=utc_now)
