@@ -22,6 +22,7 @@ from ringpush.apns.credentials import (
 from ringpush.apns.environment import Environment
 from ringpush.apns.errors import ApnsError
 from ringpush.apns.notification import Notification, parse_push_type
+from ringpush.logs import LogFormat, LogLevel, configure_logging
 
 app = typer.Typer(
     help="ringpush: wake phones for calls over APNs.",
@@ -299,17 +300,27 @@ def serve(
             help="Days the delivery log (finished pushes) and ended calls are kept.",
         ),
     ] = 30.0,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(envvar="RINGPUSH_LOG_LEVEL", help="Least severe log lines shown."),
+    ] = LogLevel.INFO,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            envvar="RINGPUSH_LOG_FORMAT", help="text, or json (one object per line) on stderr."
+        ),
+    ] = LogFormat.TEXT,
     config: Annotated[
         Path | None,
         typer.Option(
             envvar="RINGPUSH_CONFIG",
             help="TOML file with any of: host, port, database, state_dir, delivery_lease,"
-            " retention_days."
+            " retention_days, log_level, log_format."
             " Flags and RINGPUSH_* variables win over it.",
         ),
     ] = None,
 ) -> None:
-    """Run the ringpush server: HTTP API, delivery worker, ring timer."""
+    """Run the ringpush server: HTTP API, delivery engine, ring timer."""
     import signal
 
     from ringpush.server.service import (
@@ -341,6 +352,13 @@ def serve(
             delivery_lease = float(str(from_file["delivery_lease"]))
         if "retention_days" in from_file and not given("retention_days"):
             retention_days = float(str(from_file["retention_days"]))
+        try:
+            if "log_level" in from_file and not given("log_level"):
+                log_level = LogLevel(str(from_file["log_level"]))
+            if "log_format" in from_file and not given("log_format"):
+                log_format = LogFormat(str(from_file["log_format"]))
+        except ValueError as exc:
+            fail(f"config file {config}: {exc}")
     from ringpush.registry.connect import sqlite_path
     from ringpush.registry.store import RegistryError
 
@@ -355,6 +373,7 @@ def serve(
         sqlite_path(database)
     except ValueError as exc:
         fail(str(exc))
+    configure_logging(log_level, log_format)
     settings = ServeSettings(
         host=host,
         port=port,
@@ -376,7 +395,9 @@ def serve(
         except OSError as exc:
             fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
-    asyncio.run(run())
+    from ringpush.event_loop import run as run_loop
+
+    run_loop(run())
 
 
 @app.command("run")

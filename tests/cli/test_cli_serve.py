@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -190,3 +191,61 @@ def test_serve_stops_when_told_to_while_the_database_does_not_answer(tmp_path: P
     assert "cannot open database" not in err
     assert "serving" not in out
     assert "Traceback" not in err
+
+
+def test_serve_logs_failed_pushes_as_json_lines_without_secrets(tmp_path: Path) -> None:
+    from ringpush.apns.credentials import generate_signing_key
+
+    key = generate_signing_key()
+    env = {**os.environ, "RINGPUSH_ADMIN_KEY": ADMIN, "RINGPUSH_PORT": "0"}
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "ringpush", "serve", "--state-dir", str(tmp_path),
+            "--database", f"sqlite:///{tmp_path / 'r.db'}",
+            "--log-level", "info", "--log-format", "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    match = re.search(r"http://127\.0\.0\.1:(\d+)", proc.stdout.readline())
+    assert match
+    token = secrets.token_hex(32)
+    try:
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{match.group(1)}") as http:
+            created = http.put(
+                "/v1/apps/a",
+                headers=admin,
+                json={
+                    "bundle_id": "com.example.app",
+                    "team_id": key.team_id,
+                    "key_id": key.key_id,
+                    "signing_key": key.pem.decode(),
+                    "apns_url": "https://127.0.0.1:1",  # nothing listens there
+                },
+            )
+            assert created.status_code == 200, created.text
+            user = http.post("/v1/apps/a/user-tokens", headers=admin, json={"user_id": "bob"})
+            bob = {"Authorization": f"Bearer {user.json()['token']}"}
+            device = {"token": token, "environment": "production"}
+            assert http.put("/v1/devices/phone", headers=bob, json=device).status_code == 201
+            service = http.post("/v1/apps/a/service-keys", headers=admin, json={}).json()["key"]
+            call = http.post(
+                "/v1/calls",
+                headers={"Authorization": f"Bearer {service}"},
+                json={"caller_id": "alice", "callee_user_id": "bob", "data": {"room": "r-42"}},
+            )
+            assert call.status_code == 201, call.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
+    failures = [line for line in lines if "connect_failed" in line["message"]]
+    assert failures, lines
+    assert {"time", "level", "logger", "message"} <= failures[0].keys()
+    assert "device phone of app a (voip)" in failures[0]["message"]
+    text = json.dumps(lines)
+    assert token not in text and "r-42" not in text and "PRIVATE KEY" not in text

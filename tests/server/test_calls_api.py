@@ -357,3 +357,42 @@ async def test_metrics_count_pushes_by_type_and_outcome(stack: Stack) -> None:
     assert 'ringpush_push_latency_seconds_count{push_type="voip"} 1.0' in text
     assert "ringpush_outbox_depth" in text
     assert "ringpush_outbox_claimed_total 1.0" in text
+
+
+async def test_a_call_to_a_user_without_devices_is_404_and_stores_nothing(stack: Stack) -> None:
+    body = {"call_id": "c-nobody", "caller_id": "a", "callee_user_id": "nobody"}
+    response = await stack.http.post("/v1/calls", headers=stack.service, json=body)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "callee_has_no_devices"
+    stored = await stack.http.get("/v1/calls/c-nobody", headers=stack.service)
+    assert stored.status_code == 404
+    # A user with only an alert device has nothing a call can ring either.
+    carol = await stack.user("carol")
+    alert = stack.sandbox.issue_token("com.example.app", PushType.ALERT)
+    registered = await stack.http.put(
+        "/v1/devices/phone",
+        headers=carol,
+        json={"token": alert, "push_type": "alert", "environment": "development"},
+    )
+    assert registered.status_code == 201
+    body = {"call_id": "c-carol", "caller_id": "a", "callee_user_id": "carol"}
+    response = await stack.http.post("/v1/calls", headers=stack.service, json=body)
+    assert response.json()["error"]["code"] == "callee_has_no_devices"
+    log = await stack.http.get("/v1/deliveries", headers=stack.service)
+    assert log.json() == []
+    assert stack.sandbox.notifications() == []
+
+
+async def test_a_push_to_a_user_without_that_push_type_is_404(stack: Stack) -> None:
+    bob = await stack.user("bob")
+    await stack.device(bob, "phone")  # a VoIP device only
+    response = await stack.http.post(
+        "/v1/pushes",
+        headers=stack.service,
+        json={"user_id": "bob", "push_type": "alert", "payload": {"aps": {"alert": "hi"}}},
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "no_devices_for_push_type"
+    assert "alert" in response.json()["error"]["message"]
+    log = await stack.http.get("/v1/deliveries", headers=stack.service)
+    assert log.json() == []

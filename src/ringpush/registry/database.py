@@ -8,10 +8,12 @@ migrations) the registry asks :attr:`Database.dialect`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 Args = Sequence[Any]
 
@@ -61,5 +63,11 @@ class Database(Executor, Notifications, Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """All statements on the yielded executor commit together, or none does."""
+
+    async def grouped(self, work: Callable[[Executor], Awaitable[T]]) -> T:
+        """Run ``work`` atomically, perhaps in one transaction with other ``grouped``
+        work that arrived meanwhile (group commit: one disk flush for many requests).
+        Work that raises is undone alone and its exception raised to its caller; the
+        result returns once it is committed."""
 
     async def close(self) -> None: ...

@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
 
 from ringpush.registry.database import Args, Dialect, Executor, Row
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Seconds to wait for PostgreSQL to accept a connection before giving up (asyncpg's own
 #: default is a minute, long for a start-up that is failing).
@@ -94,6 +95,12 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._pool.acquire() as conn, conn.transaction():
             yield _Connection(conn)
+
+    async def grouped(self, work: Callable[[Executor], Awaitable[T]]) -> T:
+        """A transaction of its own: connections are pooled, and PostgreSQL groups
+        concurrent commits itself."""
+        async with self.transaction() as db:
+            return await work(db)
 
     async def execute(self, sql: str, args: Args = ()) -> int:
         return await self._plain.execute(sql, args)

@@ -32,12 +32,16 @@ class SqlCalls:
         (and nothing stored) if the call id is already taken in this app. With
         ``claimed_until`` the pushes are stored claimed by the caller (see
         :meth:`SqlOutbox.enqueue`)."""
-        async with self._db.transaction() as db:
+
+        async def store(db: Executor) -> bool:
             if not await self._insert(db, call):
                 return False
             if pushes:
                 await self._outbox.enqueue(pushes, db, claimed_until=claimed_until)
-        return True
+            return True
+
+        # Calls arriving together share one commit (one disk flush on SQLite).
+        return await self._db.grouped(store)
 
     async def _insert(self, db: Executor, call: Call) -> bool:
         inserted = await db.execute(

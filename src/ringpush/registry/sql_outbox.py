@@ -10,6 +10,7 @@ its lease. Claims take one urgency class at a time, oldest due first, over the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,10 @@ from ringpush.registry.timestamps import from_us, maybe_from_us, to_us
 
 TOKEN = "device-token"
 
+_FINISH = """UPDATE outbox SET state = ?, status = ?, reason = ?, updated_us = ?,
+                   lease_until_us = NULL
+               WHERE push_id = ? AND state = 'sending'"""
+
 
 class SqlOutbox:
     def __init__(self, db: Database, box: SecretBox) -> None:
@@ -31,6 +36,9 @@ class SqlOutbox:
         # PostgreSQL: instances claiming at once skip each other's rows instead of
         # waiting for them or taking them twice.
         self._skip_locked = " FOR UPDATE SKIP LOCKED" if db.dialect is Dialect.POSTGRESQL else ""
+        #: Outcomes waiting to be written, and the task writing them (group commit).
+        self._finishing: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def enqueue(
         self,
@@ -143,12 +151,40 @@ class SqlOutbox:
         status: int | None = None,
         reason: str | None = None,
     ) -> None:
-        await self._db.execute(
-            """UPDATE outbox SET state = ?, status = ?, reason = ?, updated_us = ?,
-                       lease_until_us = NULL
-                   WHERE push_id = ? AND state = 'sending'""",
-            (state.value, status, reason, to_us(now), push_id),
-        )
+        """Record a push's final state; returns once it is written.
+
+        Outcomes arriving while one write is under way are written together by the next
+        (one statement for many rows): under load, answers come faster than one write
+        each could keep up with on SQLite's single connection.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._finishing.append(((state.value, status, reason, to_us(now), push_id), future))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_finished())
+        await future
+
+    async def _write_finished(self) -> None:
+        try:
+            while self._finishing:
+                batch, self._finishing = self._finishing, []
+                rows = [row for row, _ in batch]
+
+                async def write(db: Executor, rows: list[tuple[Any, ...]] = rows) -> None:
+                    await db.executemany(_FINISH, rows)
+
+                try:
+                    # In the same commit as calls being stored meanwhile, if any.
+                    await self._db.grouped(write)
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._writer = None
 
     async def retry_at(
         self,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -125,9 +126,9 @@ class ApnsServerProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        self._state = self._connection_for(transport)
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self._transport = cast(asyncio.Transport, transport)
+        self._state = self._connection_for(self._transport)
         if self._state.auth.authenticated:
             # Certificate connections are authenticated by the handshake itself.
             self._limit = self._max_streams
@@ -141,7 +142,7 @@ class ApnsServerProtocol(asyncio.Protocol):
         )
         conn.initiate_connection()
         conn.data_to_send()  # replaced by the SETTINGS frame APNs would send
-        transport.write(settings_frame(self._limit, initial=True))
+        self._transport.write(settings_frame(self._limit, initial=True))
         conn.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
         self._flush()
 

@@ -25,6 +25,9 @@ from ringpush.registry.store import Registry
 from ringpush.server.errors import ApiError
 
 ADMIN_KEY_ENV = "RINGPUSH_ADMIN_KEY"
+#: Seconds a service key's app is remembered; an app's change or deletion forgets it
+#: at once (:meth:`Authenticator.forget_app`).
+SERVICE_KEY_TTL = 10.0
 USER_TOKEN_ISSUER = "ringpush"
 DEFAULT_USER_TOKEN_TTL = 3600
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ringpush"'}
@@ -74,6 +77,25 @@ class Authenticator:
         self._registry = registry
         self._admin_key = admin_key
         self._secret = signing_secret
+        #: Service key -> (app id, when looked up): a call's request reads no row for it.
+        self._service_keys: dict[str, tuple[str, float]] = {}
+
+    def forget_app(self, app_id: str) -> None:
+        """The app changed or was deleted (on any instance): look its keys up again."""
+        for key in [k for k, (app, _) in self._service_keys.items() if app == app_id]:
+            del self._service_keys[key]
+
+    async def _app_of_service_key(self, key: str) -> str | None:
+        cached = self._service_keys.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < SERVICE_KEY_TTL:
+            return cached[0]
+        app_id = await self._registry.app_of_service_key(key)
+        if app_id is not None:
+            if len(self._service_keys) > 10_000:
+                self._service_keys.clear()
+            self._service_keys[key] = (app_id, now)
+        return app_id
 
     def mint_user_token(self, app_id: str, user_id: str, ttl: int = DEFAULT_USER_TOKEN_TTL) -> str:
         now = int(time.time())
@@ -96,7 +118,7 @@ class Authenticator:
         if hmac.compare_digest(credential.encode(), self._admin_key.encode()):
             return Principal(Role.OPERATOR)
         if credential.startswith("rps_"):
-            app_id = await self._registry.app_of_service_key(credential)
+            app_id = await self._app_of_service_key(credential)
             if app_id is None:
                 raise unauthorized("unknown service API key")
             return Principal(Role.SERVICE, app_id=app_id)

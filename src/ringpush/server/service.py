@@ -57,13 +57,15 @@ _CONFIG_KEYS = {
     "state_dir": str,
     "delivery_lease": float,
     "retention_days": float,
+    "log_level": str,
+    "log_format": str,
 }
 
 
 def read_config_file(path: Path) -> dict[str, object]:
     """A TOML file of serve settings (``host``, ``port``, ``database``, ``state_dir``,
-    ``delivery_lease``, ``retention_days``); unknown keys and wrong types are errors, not
-    silently ignored."""
+    ``delivery_lease``, ``retention_days``, ``log_level``, ``log_format``); unknown keys
+    and wrong types are errors, not silently ignored."""
     import tomllib
 
     try:
@@ -124,6 +126,7 @@ class RingpushService:
         calls = self._calls = CallService(self.registry, engine, utc_now)
         await calls.events.start()
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
+        apps.subscribe(authenticator.forget_app)
         pushes = PushService(self.registry, engine, utc_now)
         app = create_app(ServerState(self.registry, authenticator, calls, pushes, engine))
         self._http = EmbeddedHttpServer(app)

@@ -1,0 +1,244 @@
+"""Lanes under trouble: a healthy app's call → APNs latency, alone and beside a dead lane
+or a bulk backlog, as ratios.
+
+``ringpush sandbox`` and ``ringpush serve`` (SQLite) run in processes of their own. Each
+scenario starts a fresh ``serve`` and places calls to the healthy app at ``--rate``
+calls/s for ``--seconds``, timing each from the request to the sandbox receiving the
+VoIP push:
+
+- ``alone``: nothing else happens;
+- ``dead lane``: at the same time, as many calls to an app whose APNs is a port where
+  nothing listens, and to one whose APNs accepts TCP and never answers TLS;
+- ``bulk``: ``--bulk`` alert pushes (50 000) are queued for the healthy app itself (written
+  into the outbox through the registry, as a campaign's ``POST /v1/pushes`` would leave
+  them), and the sandbox answers every push after ``--apns-latency-ms`` (200), so the
+  backlog drains for many seconds while the calls arrive.
+
+    .venv/bin/python bench/lanes.py [--rate 50] [--seconds 10] [--bulk 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from ringpush.apns.credentials import GeneratedKey, generate_signing_key
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+from ringpush.registry import SecretBox, open_registry
+from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.http_load import LoadClient
+from bench.processes import Processes
+from bench.serving import (
+    SandboxProcess,
+    create_app,
+    register_callees,
+    serve_env,
+    start_sandbox,
+    start_serve,
+)
+
+CALLEES = 100
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    latencies: list[float]
+    failures: int
+    bulk_left: int | None = None
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def silent_server() -> asyncio.Server:
+    """Accepts TCP, never says a word: a TLS handshake that never completes."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await reader.read()
+        writer.close()
+
+    return await asyncio.start_server(hold, "127.0.0.1", 0)
+
+
+async def queue_bulk(database: str, env: dict[str, str], count: int) -> None:
+    """``count`` alert pushes for the healthy app's users, written into the outbox with
+    the deployment's master key (the server under test claims them)."""
+    key = base64.b64decode(env["RINGPUSH_SECRET_KEY"])
+    registry = await open_registry(database, SecretBox({"env": key}, "env"))
+    try:
+        devices = [
+            device
+            for n in range(CALLEES)
+            for device in await registry.devices_of_user("healthy", f"u{n}", PushType.ALERT)
+        ]
+        now = datetime.now(UTC)
+        pushes = [
+            OutboxPush(
+                push_id=str(uuid.uuid4()),
+                app_id="healthy",
+                user_id=device.user_id,
+                device_id=device.device_id,
+                push_type=PushType.ALERT,
+                environment=Environment.DEVELOPMENT,
+                token=device.token,
+                apns_id=str(uuid.uuid4()),
+                payload=b'{"aps":{"alert":"Big sale"}}',
+                state=PushState.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+                urgency=Urgency.BULK,
+            )
+            for device in (devices[i % len(devices)] for i in range(count))
+        ]
+        for start in range(0, count, 5000):
+            await registry.outbox.enqueue(pushes[start : start + 5000])
+    finally:
+        await registry.close()
+
+
+async def scenario(
+    name: str,
+    args: argparse.Namespace,
+    processes: Processes,
+    box: SandboxProcess,
+    key: GeneratedKey,
+) -> Outcome:
+    work = processes.work / name.replace(" ", "-")
+    work.mkdir()
+    env = serve_env()
+    database = f"sqlite:///{work / 'lanes.db'}"
+    base = await start_serve(processes, f"serve-{work.name}", work / "state", database, env)
+    caller = LoadClient(base)
+    silent = await silent_server()
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=60) as http,
+        httpx.AsyncClient(base_url=box.control, timeout=60) as sandbox,
+    ):
+        apns = f"https://127.0.0.1:{box.port}"
+        healthy = await create_app(http, "healthy", key, apns, box.ca)
+        await register_callees(http, sandbox, "healthy", CALLEES, 1)
+        dead_services = []
+        if name == "dead lane":
+            for app_id, url in (
+                ("dead-port", f"https://127.0.0.1:{closed_port()}"),
+                ("dead-tls", f"https://127.0.0.1:{silent.sockets[0].getsockname()[1]}"),
+            ):
+                dead_services.append(await create_app(http, app_id, key, url, box.ca))
+                await register_callees(http, sandbox, app_id, CALLEES, 1)
+        await caller.post("/v1/calls", {"caller_id": "w", "callee_user_id": "u0"}, healthy)
+        await sandbox.post("/reset", json={})
+        bulk_total = 0
+        if name == "bulk":
+            await register_callees(http, sandbox, "healthy", CALLEES, 1, push_type="alert")
+            await queue_bulk(database, env, args.bulk)
+            bulk_total = args.bulk
+        await sandbox.post("/faults", json={"latency_ms": args.apns_latency_ms})
+
+        sent_at: dict[str, float] = {}
+        failures = 0
+
+        async def call(i: int, service: dict[str, str], timed: bool) -> None:
+            nonlocal failures
+            started = time.time()
+            status, body = await caller.post(
+                "/v1/calls", {"caller_id": "alice", "callee_user_id": f"u{i % CALLEES}"}, service
+            )
+            if not timed:
+                return
+            if status != 201:
+                failures += 1
+                return
+            for delivery in body["deliveries"]:
+                sent_at[delivery["apns_id"]] = started
+
+        tasks = []
+        total = int(args.rate * args.seconds)
+        t0 = time.perf_counter()
+        for i in range(total):
+            delay = t0 + i / args.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(call(i, healthy, True)))
+            for service in dead_services:
+                tasks.append(asyncio.create_task(call(i, service, False)))
+        await asyncio.gather(*tasks)
+        stats = (await sandbox.get("/stats")).json()
+        bulk_left = bulk_total - (stats["accepted"] - len(sent_at)) if bulk_total else None
+        records = (await sandbox.get("/notifications")).json()
+        await sandbox.post("/faults", json={"latency_ms": 0})
+    await caller.close()
+    silent.close()
+    processes.stop(f"serve-{work.name}")
+    latencies = [
+        (r["time"] - sent_at[r["apns_id"]]) * 1000 for r in records if r["apns_id"] in sent_at
+    ]
+    return Outcome(name, latencies, failures, bulk_left)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    key = generate_signing_key()
+    with tempfile.TemporaryDirectory() as tmp:
+        processes = Processes(Path(tmp))
+        try:
+            box = await start_sandbox(processes, key)
+            outcomes = [
+                await scenario(name, args, processes, box, key)
+                for name in ("alone", "dead lane", "bulk")
+            ]
+        finally:
+            processes.stop_all()
+    alone = outcomes[0]
+    print(
+        f"healthy app's calls at {args.rate:g}/s for {args.seconds:g} s,"
+        f" APNs answering after {args.apns_latency_ms} ms; call → APNs request:"
+    )
+    print("scenario     pushes  failed  p50 ms  p99 ms  p99 ratio to alone")
+    for outcome in outcomes:
+        left = (
+            f"  ({outcome.bulk_left} of {args.bulk} bulk pushes still queued at the end)"
+            if outcome.bulk_left is not None
+            else ""
+        )
+        print(
+            f"{outcome.scenario:<11} {len(outcome.latencies):>7} {outcome.failures:>7}"
+            f"  {outcome.pct(0.5):>6.1f}  {outcome.pct(0.99):>6.1f}"
+            f"  {outcome.pct(0.99) / alone.pct(0.99):>5.2f}{left}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--bulk", type=int, default=50_000)
+    parser.add_argument("--apns-latency-ms", type=int, default=200)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Log output of ``ringpush serve``: a level, and text for people or JSON for a log
+pipeline (one object per line). Lines go to standard error; standard output is kept for
+what the command itself prints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: LogLevel, form: LogFormat) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if form is LogFormat.JSON:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.value.upper())
+    # Libraries stay at warning unless asked for debug.
+    for noisy in ("asyncio", "uvicorn", "hpack", "h2"):
+        logging.getLogger(noisy).setLevel(
+            logging.DEBUG if level is LogLevel.DEBUG else logging.WARNING
+        )
