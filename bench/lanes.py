@@ -43,6 +43,7 @@ from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.http_load import LoadClient
 from bench.processes import Processes
+from bench.profiles import record, summary
 from bench.serving import (
     SandboxProcess,
     create_app,
@@ -132,7 +133,15 @@ async def scenario(
     work.mkdir()
     env = serve_env()
     database = f"sqlite:///{work / 'lanes.db'}"
-    base = await start_serve(processes, f"serve-{work.name}", work / "state", database, env)
+    base = await start_serve(
+        processes,
+        f"serve-{work.name}",
+        work / "state",
+        database,
+        env,
+        "--lane-concurrency",
+        str(args.lane_concurrency),
+    )
     caller = LoadClient(base)
     silent = await silent_server()
     async with (
@@ -144,10 +153,11 @@ async def scenario(
         await register_callees(http, sandbox, "healthy", CALLEES, 1)
         dead_services = []
         if name == "dead lane":
-            for app_id, url in (
+            dead = [
                 ("dead-port", f"https://127.0.0.1:{closed_port()}"),
                 ("dead-tls", f"https://127.0.0.1:{silent.sockets[0].getsockname()[1]}"),
-            ):
+            ]
+            for app_id, url in dead:
                 dead_services.append(await create_app(http, app_id, key, url, box.ca))
                 await register_callees(http, sandbox, app_id, CALLEES, 1)
         await caller.post("/v1/calls", {"caller_id": "w", "callee_user_id": "u0"}, healthy)
@@ -176,6 +186,11 @@ async def scenario(
             for delivery in body["deliveries"]:
                 sent_at[delivery["apns_id"]] = started
 
+        spy = None
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            serve_pid = processes.running[f"serve-{work.name}"].pid
+            spy = record(serve_pid, args.seconds, args.profile / f"{work.name}.raw")
         tasks = []
         total = int(args.rate * args.seconds)
         t0 = time.perf_counter()
@@ -193,6 +208,8 @@ async def scenario(
         await sandbox.post("/faults", json={"latency_ms": 0})
     await caller.close()
     silent.close()
+    if spy is not None:
+        spy.wait(60)
     processes.stop(f"serve-{work.name}")
     latencies = [
         (r["time"] - sent_at[r["apns_id"]]) * 1000 for r in records if r["apns_id"] in sent_at
@@ -206,16 +223,14 @@ async def main_async(args: argparse.Namespace) -> None:
         processes = Processes(Path(tmp))
         try:
             box = await start_sandbox(processes, key)
-            outcomes = [
-                await scenario(name, args, processes, box, key)
-                for name in ("alone", "dead lane", "bulk")
-            ]
+            outcomes = [await scenario(name, args, processes, box, key) for name in args.scenarios]
         finally:
             processes.stop_all()
-    alone = outcomes[0]
+    alone = outcomes[0]  # the first scenario is the reference
     print(
         f"healthy app's calls at {args.rate:g}/s for {args.seconds:g} s,"
-        f" APNs answering after {args.apns_latency_ms} ms; call → APNs request:"
+        f" APNs answering after {args.apns_latency_ms} ms, lane concurrency"
+        f" {args.lane_concurrency}; call → APNs request:"
     )
     print("scenario     pushes  failed  p50 ms  p99 ms  p99 ratio to alone")
     for outcome in outcomes:
@@ -229,6 +244,10 @@ async def main_async(args: argparse.Namespace) -> None:
             f"  {outcome.pct(0.5):>6.1f}  {outcome.pct(0.99):>6.1f}"
             f"  {outcome.pct(0.99) / alone.pct(0.99):>5.2f}{left}"
         )
+        if args.profile is not None:
+            raw = args.profile / f"{outcome.scenario.replace(' ', '-')}.raw"
+            if raw.exists():
+                print(summary(raw))
 
 
 def main() -> None:
@@ -237,6 +256,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--bulk", type=int, default=50_000)
     parser.add_argument("--apns-latency-ms", type=int, default=200)
+    parser.add_argument(
+        "--lane-concurrency",
+        type=int,
+        default=100,
+        help="serve's pushes in flight per lane: 100 at 200 ms is 500 bulk pushes/s, which"
+        " the sandbox (Python, on the same 2 cores) can take without becoming the queue",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=lambda text: text.split(","),
+        default=["alone", "dead lane", "bulk"],
+        help="comma-separated, the first is the reference: alone, dead lane, bulk",
+    )
+    parser.add_argument("--profile", type=Path, help="write py-spy profiles of serve here")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -54,13 +54,18 @@ def serve_env() -> dict[str, str]:
 
 
 async def start_serve(
-    processes: Processes, name: str, state: Path, database: str, env: dict[str, str]
+    processes: Processes,
+    name: str,
+    state: Path,
+    database: str,
+    env: dict[str, str],
+    *more: str,
 ) -> str:
-    """Start ``ringpush serve``; returns its base URL."""
+    """Start ``ringpush serve`` (with the flags ``more``); returns its base URL."""
     line = await processes.ringpush(
         name,
         ["serve", "--port", "0", "--state-dir", str(state), "--database", database,
-         "--log-level", "warning"],
+         "--log-level", "warning", *more],
         env,
     )  # fmt: skip
     match = re.search(r"http://127\.0\.0\.1:(\d+)", line)

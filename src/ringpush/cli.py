@@ -300,6 +300,15 @@ def serve(
             help="Days the delivery log (finished pushes) and ended calls are kept.",
         ),
     ] = 30.0,
+    lane_concurrency: Annotated[
+        int,
+        typer.Option(
+            envvar="RINGPUSH_LANE_CONCURRENCY",
+            min=1,
+            help="Pushes each app's lane keeps in flight to APNs (a call's VoIP push goes"
+            " past the cap).",
+        ),
+    ] = 500,
     log_level: Annotated[
         LogLevel,
         typer.Option(envvar="RINGPUSH_LOG_LEVEL", help="Least severe log lines shown."),
@@ -315,7 +324,7 @@ def serve(
         typer.Option(
             envvar="RINGPUSH_CONFIG",
             help="TOML file with any of: host, port, database, state_dir, delivery_lease,"
-            " retention_days, log_level, log_format."
+            " retention_days, lane_concurrency, log_level, log_format."
             " Flags and RINGPUSH_* variables win over it.",
         ),
     ] = None,
@@ -352,6 +361,8 @@ def serve(
             delivery_lease = float(str(from_file["delivery_lease"]))
         if "retention_days" in from_file and not given("retention_days"):
             retention_days = float(str(from_file["retention_days"]))
+        if "lane_concurrency" in from_file and not given("lane_concurrency"):
+            lane_concurrency = int(str(from_file["lane_concurrency"]))
         try:
             if "log_level" in from_file and not given("log_level"):
                 log_level = LogLevel(str(from_file["log_level"]))
@@ -368,6 +379,8 @@ def serve(
         fail(f"delivery_lease must be at least 1 second, got {delivery_lease:g}")
     if retention_days < 0.01:
         fail(f"retention_days must be at least 0.01, got {retention_days:g}")
+    if lane_concurrency < 1:
+        fail(f"lane_concurrency must be at least 1, got {lane_concurrency}")
 
     try:
         sqlite_path(database)
@@ -381,6 +394,7 @@ def serve(
         state_dir=state_dir,
         lease_seconds=delivery_lease,
         retention_days=retention_days,
+        lane_concurrency=lane_concurrency,
     )
 
     async def run() -> None:

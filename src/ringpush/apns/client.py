@@ -50,23 +50,14 @@ class ApnsClient:
         self.environment = environment
         self.request_timeout = request_timeout
         host, port = _endpoint(base_url, environment)
-        context = ssl.create_default_context()
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.set_alpn_protocols(["h2"])
-        if ca_file is not None:
-            try:
-                context.load_verify_locations(cafile=str(ca_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise ApnsError(f"cannot load CA file {ca_file}: {exc}") from None
-        if ca_pem is not None:
-            try:
-                context.load_verify_locations(cadata=ca_pem.decode("ascii"))
-            except (UnicodeDecodeError, ssl.SSLError, ValueError) as exc:
-                raise ApnsError(f"cannot load the CA: {exc}") from None
         if isinstance(credentials, CertificateCredentials):
+            # A client certificate is this client's alone: a context of its own.
+            context = _new_context(str(ca_file) if ca_file else None, ca_pem)
             credentials.load_into(context)
             signer = None
-        elif isinstance(credentials, TokenCredentials):
+        else:
+            context = _shared_context(str(ca_file) if ca_file else None, ca_pem)
+        if isinstance(credentials, TokenCredentials):
             if signer is None:
                 signer = ProviderTokenSigner(credentials)
             elif signer.credentials.identity != credentials.identity:
@@ -168,6 +159,35 @@ class ApnsClient:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _new_context(ca_file: str | None, ca_pem: bytes | None) -> ssl.SSLContext:
+    """TLS 1.2+, ALPN h2, the system's CAs and ``ca_file`` / ``ca_pem`` if given."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["h2"])
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ApnsError(f"cannot load CA file {ca_file}: {exc}") from None
+    if ca_pem is not None:
+        try:
+            context.load_verify_locations(cadata=ca_pem.decode("ascii"))
+        except (UnicodeDecodeError, ssl.SSLError, ValueError) as exc:
+            raise ApnsError(f"cannot load the CA: {exc}") from None
+    return context
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_context(ca_file: str | None, ca_pem: bytes | None) -> ssl.SSLContext:
+    """One context per trust setting for every token-auth client of the process.
+
+    Loading the system's CAs takes tens of milliseconds of the event loop; done for each
+    new app's first push, it stalled every other lane's calls meanwhile
+    (``bench/lanes.py``). A context without a client certificate is the same for all.
+    """
+    return _new_context(ca_file, ca_pem)
 
 
 def _endpoint(base_url: str | None, environment: Environment) -> tuple[str, int]:

@@ -58,6 +58,12 @@ LEASE = timedelta(seconds=60)
 DRAIN_SECONDS = 5.0
 #: Pushes claimed by one statement at most.
 CLAIM_BATCH = 500
+#: Bulk pushes claimed by one statement at most: a claim holds SQLite's one writer, and
+#: a call being stored waits for the statement under way (``bench/lanes.py``).
+BULK_CLAIM_BATCH = 100
+#: Pushes dispatched in one go before the claimer lets the event loop run other work
+#: (a request for a call must not wait behind a bulk batch being encoded).
+DISPATCH_SLICE = 32
 #: Pushes one instance holds claimed at once (on the wire and waiting in lanes).
 MAX_HELD = 5000
 #: How often the outbox depth gauge is refreshed.
@@ -232,7 +238,7 @@ class DeliveryEngine:
             await self._take(claimed)
             if self._stopping:
                 return False
-        room = min(CLAIM_BATCH, self._max_held - len(self._held))
+        room = min(BULK_CLAIM_BATCH, self._max_held - len(self._held))
         full = [key for key, lane in self._lanes.items() if lane.open or lane.saturated]
         self._blocked = room <= 0 or len(full) > len(open_lanes)
         if room > 0:
@@ -249,8 +255,10 @@ class DeliveryEngine:
         self.metrics.claimed.inc(len(claimed))
         for push in claimed:
             self._hold(push)
-        for push in claimed:
+        for n, push in enumerate(claimed, start=1):
             await self._dispatch(push)
+            if n % DISPATCH_SLICE == 0:
+                await asyncio.sleep(0)
 
     async def _refresh_depth(self) -> None:
         try:

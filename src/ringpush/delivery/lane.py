@@ -134,20 +134,26 @@ class Lane:
 
     def _pump(self) -> None:
         state = self.breaker.state
-        # Half-open: exactly one push in flight, the probe; the rest wait for its answer.
-        cap = 1 if state is CircuitState.HALF_OPEN else self._concurrency
         if state is CircuitState.OPEN or self._closed:
             return
-        while self.in_flight < cap:
-            item = self._next()
-            if item is None:
-                return
-            push, request = item
-            if state is CircuitState.HALF_OPEN:
+        if state is CircuitState.HALF_OPEN:
+            # Exactly one push in flight, the probe; the rest wait for its answer.
+            if self.in_flight == 0 and (item := self._next()) is not None:
                 self._owner.lane_probing(self)
-            self.in_flight += 1
-            future = self.client.send_request(request, urgent=push.urgency is Urgency.CALL)
-            future.add_done_callback(functools.partial(self._answered, push))
+                self._send(*item)
+            return
+        # A call's push never waits for a slot: the cap keeps bulk from taking every
+        # stream, and calls (few, and each worth a phone ringing) go past it.
+        calls = self._waiting[Urgency.CALL]
+        while calls:
+            self._send(*calls.popleft())
+        while self.in_flight < self._concurrency and (item := self._next()) is not None:
+            self._send(*item)
+
+    def _send(self, push: OutboxPush, request: PushRequest) -> None:
+        self.in_flight += 1
+        future = self.client.send_request(request, urgent=push.urgency is Urgency.CALL)
+        future.add_done_callback(functools.partial(self._answered, push))
 
     def _next(self) -> tuple[OutboxPush, PushRequest] | None:
         for queue in self._waiting.values():  # in urgency order

@@ -64,10 +64,11 @@ class Database(Executor, Notifications, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """All statements on the yielded executor commit together, or none does."""
 
-    async def grouped(self, work: Callable[[Executor], Awaitable[T]]) -> T:
+    async def grouped(self, work: Callable[[Executor], Awaitable[T]], *, urgent: bool = False) -> T:
         """Run ``work`` atomically, perhaps in one transaction with other ``grouped``
-        work that arrived meanwhile (group commit: one disk flush for many requests).
-        Work that raises is undone alone and its exception raised to its caller; the
-        result returns once it is committed."""
+        work that arrived meanwhile (group commit: one disk flush for many requests);
+        ``urgent`` work (a call) goes before work that is not. Work that raises is
+        undone alone and its exception raised to its caller; the result returns once it
+        is committed."""
 
     async def close(self) -> None: ...

@@ -96,7 +96,7 @@ class PostgresDatabase:
         async with self._pool.acquire() as conn, conn.transaction():
             yield _Connection(conn)
 
-    async def grouped(self, work: Callable[[Executor], Awaitable[T]]) -> T:
+    async def grouped(self, work: Callable[[Executor], Awaitable[T]], *, urgent: bool = False) -> T:
         """A transaction of its own: connections are pooled, and PostgreSQL groups
         concurrent commits itself."""
         async with self.transaction() as db:

@@ -41,7 +41,7 @@ class SqlCalls:
             return True
 
         # Calls arriving together share one commit (one disk flush on SQLite).
-        return await self._db.grouped(store)
+        return await self._db.grouped(store, urgent=True)
 
     async def _insert(self, db: Executor, call: Call) -> bool:
         inserted = await db.execute(

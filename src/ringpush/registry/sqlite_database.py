@@ -28,6 +28,7 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 
 from ringpush.registry.database import Args, Dialect, Executor, Row
+from ringpush.registry.priority_lock import PriorityLock
 
 T = TypeVar("T")
 _Work = tuple[Callable[[Executor], Awaitable[Any]], "asyncio.Future[Any]"]
@@ -59,12 +60,17 @@ class _Connection:
 
 
 class SqliteDatabase:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self._db = db
+        #: Plain SELECTs go to a connection of their own: in WAL mode a reader sees the
+        #: last commit and waits for no writer, so looking up a callee's devices never
+        #: queues behind a bulk campaign's writes.
+        self._reader = reader
         self._plain = _Connection(db)
-        self._lock = asyncio.Lock()
+        self._lock = PriorityLock()
         self._listeners: defaultdict[str, list[Callable[[str], None]]] = defaultdict(list)
         self._group: list[_Work] = []
+        self._urgent_group: list[_Work] = []
         self._grouping: asyncio.Task[None] | None = None
 
     @property
@@ -82,7 +88,20 @@ class SqliteDatabase:
         except BaseException:
             await db.close()  # or its thread outlives us and keeps the process alive
             raise
-        return cls(db)
+        try:
+            reader = await aiosqlite.connect(str(path), isolation_level=None)
+        except BaseException:
+            await db.close()
+            raise
+        try:
+            reader.row_factory = aiosqlite.Row
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=ON")
+        except BaseException:
+            await reader.close()
+            await db.close()
+            raise
+        return cls(db, reader)
 
     @staticmethod
     async def _use_wal(db: aiosqlite.Connection) -> None:
@@ -99,11 +118,13 @@ class SqliteDatabase:
                 await asyncio.sleep(0.05 + random.random() * 0.1)
 
     async def close(self) -> None:
+        await self._reader.close()
         await self._db.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._lock:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[Executor]:
+        """``urgent``: ahead of every statement waiting that is not (a call)."""
+        async with self._lock.hold(urgent=urgent):
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 yield self._plain
@@ -115,20 +136,24 @@ class SqliteDatabase:
                 raise
             await asyncio.shield(self._db.execute("COMMIT"))
 
-    async def grouped(self, work: Callable[[Executor], Awaitable[T]]) -> T:
+    async def grouped(self, work: Callable[[Executor], Awaitable[T]], *, urgent: bool = False) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._group.append((work, future))
+        (self._urgent_group if urgent else self._group).append((work, future))
         if self._grouping is None:
             self._grouping = asyncio.get_running_loop().create_task(self._commit_groups())
         return await future
 
     async def _commit_groups(self) -> None:
         try:
-            while self._group:
-                group, self._group = self._group, []
+            while self._urgent_group or self._group:
+                urgent = bool(self._urgent_group)
+                if urgent:
+                    group, self._urgent_group = self._urgent_group, []
+                else:
+                    group, self._group = self._group, []
                 done: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
                 try:
-                    async with self.transaction() as db:
+                    async with self.transaction(urgent=urgent) as db:
                         for work, future in group:
                             await db.execute("SAVEPOINT grouped")
                             try:
@@ -157,7 +182,7 @@ class SqliteDatabase:
             await self._db.execute("ROLLBACK")
 
     async def execute(self, sql: str, args: Args = ()) -> int:
-        async with self._lock:  # one statement commits on its own (autocommit)
+        async with self._lock.hold():  # one statement commits on its own (autocommit)
             return await self._plain.execute(sql, args)
 
     async def executemany(self, sql: str, rows: Sequence[Args]) -> None:
@@ -165,11 +190,13 @@ class SqliteDatabase:
             await db.executemany(sql, rows)
 
     async def fetchone(self, sql: str, args: Args = ()) -> Row | None:
-        async with self._lock:  # never read another request's uncommitted writes
-            return await self._plain.fetchone(sql, args)
+        rows = await self.fetchall(sql, args)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
-        async with self._lock:
+        if sql.lstrip()[:6].upper() == "SELECT":  # committed data only, never waits
+            return cast(list[Row], list(await self._reader.execute_fetchall(sql, args)))
+        async with self._lock.hold():  # UPDATE … RETURNING: a write
             return await self._plain.fetchall(sql, args)
 
     async def notify(self, channel: str, payload: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.engine import DeliveryEngine, utc_now
+from ringpush.delivery.lane import DEFAULT_CONCURRENCY
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
 from ringpush.registry.app_cache import AppCache
@@ -45,6 +46,8 @@ class ServeSettings:
     state_dir: Path = Path(".ringpush")
     #: How long a claimed push stays with its sender before another may take it.
     lease_seconds: float = 60.0
+    #: Pushes each lane (app, APS environment) keeps in flight; a call's push goes past.
+    lane_concurrency: int = DEFAULT_CONCURRENCY
     #: Finished pushes (the delivery log) and ended calls are deleted after this long.
     retention_days: float = 30.0
     retention_sweep_seconds: float = RETENTION_SWEEP_SECONDS
@@ -57,6 +60,7 @@ _CONFIG_KEYS = {
     "state_dir": str,
     "delivery_lease": float,
     "retention_days": float,
+    "lane_concurrency": int,
     "log_level": str,
     "log_format": str,
 }
@@ -64,7 +68,8 @@ _CONFIG_KEYS = {
 
 def read_config_file(path: Path) -> dict[str, object]:
     """A TOML file of serve settings (``host``, ``port``, ``database``, ``state_dir``,
-    ``delivery_lease``, ``retention_days``, ``log_level``, ``log_format``); unknown keys
+    ``delivery_lease``, ``retention_days``, ``lane_concurrency``, ``log_level``,
+    ``log_format``); unknown keys
     and wrong types are errors, not silently ignored."""
     import tomllib
 
@@ -119,6 +124,7 @@ class RingpushService:
             self._clients,
             apps=apps,
             lease=timedelta(seconds=settings.lease_seconds),
+            lane_concurrency=settings.lane_concurrency,
             metrics=metrics,
         )
         await engine.listen()
