@@ -37,7 +37,7 @@ from ringpush.apns.credentials import GeneratedKey, generate_signing_key
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.http_load import LoadClient
 from bench.processes import Processes, cpu_seconds, cpu_since
-from bench.profiles import record, summary
+from bench.profiles import print_if_taken, record
 from bench.serving import (
     SandboxProcess,
     create_app,
@@ -265,10 +265,7 @@ async def main_async(args: argparse.Namespace) -> None:
                         f"  ({others}; {run.failures} failed calls,"
                         f" {len(run.latencies)} pushes, mean {mean:.1f} ms)"
                     )
-                    if args.profile is not None:
-                        raw = args.profile / f"{database}-{devices}.raw"
-                        if raw.exists():
-                            print(summary(raw))
+                    print_if_taken(args.profile, f"{database}-{devices}")
         finally:
             processes.stop_all()
             if postgres is not None:

@@ -43,7 +43,7 @@ from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.http_load import LoadClient
 from bench.processes import Processes
-from bench.profiles import record, summary
+from bench.profiles import print_if_taken, record
 from bench.serving import (
     SandboxProcess,
     create_app,
@@ -244,10 +244,7 @@ async def main_async(args: argparse.Namespace) -> None:
             f"  {outcome.pct(0.5):>6.1f}  {outcome.pct(0.99):>6.1f}"
             f"  {outcome.pct(0.99) / alone.pct(0.99):>5.2f}{left}"
         )
-        if args.profile is not None:
-            raw = args.profile / f"{outcome.scenario.replace(' ', '-')}.raw"
-            if raw.exists():
-                print(summary(raw))
+        print_if_taken(args.profile, outcome.scenario.replace(" ", "-"))
 
 
 def main() -> None:

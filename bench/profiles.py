@@ -56,3 +56,9 @@ def summary(raw: Path, top: int = 15) -> str:
 
 if __name__ == "__main__":
     print(summary(Path(sys.argv[1])))
+
+
+def print_if_taken(directory: Path | None, name: str) -> None:
+    """Print the summary of the profile ``name`` if one was taken into ``directory``."""
+    if directory is not None and (raw := directory / f"{name}.raw").exists():
+        print(summary(raw))
