@@ -26,11 +26,19 @@ VOIP_EXPIRATION = 0
 
 
 class CallExists(Exception):
-    pass
+    """The app already has a call with this id."""
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(call_id)
+        self.call_id = call_id
 
 
 class CalleeHasNoDevices(Exception):
     """The callee has no device that a VoIP push can ring: the call is not stored."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(user_id)
+        self.user_id = user_id
 
 
 def voip_payload(call: Call, sent_at: datetime) -> bytes:

@@ -21,6 +21,11 @@ _PROBE_TOKEN = "00" * 32
 class NoDevicesForPushType(Exception):
     """The user has no live device registered for the push type: nothing is stored."""
 
+    def __init__(self, user_id: str, push_type: PushType) -> None:
+        super().__init__(user_id, push_type)
+        self.user_id = user_id
+        self.push_type = push_type
+
 
 class PushService:
     def __init__(
@@ -72,7 +77,7 @@ class PushService:
             if device.live
         ]
         if not pushes:
-            raise NoDevicesForPushType(push_type)
+            raise NoDevicesForPushType(user_id, push_type)
         await self._registry.outbox.enqueue(pushes)
         self._dispatcher.wake()
         return pushes

@@ -10,6 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ringpush.delivery.calls import CalleeHasNoDevices, CallExists
+from ringpush.delivery.pushes import NoDevicesForPushType
+
 
 class ApiError(Exception):
     def __init__(
@@ -31,7 +34,36 @@ def _field(location: tuple[object, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def domain_error(exc: Exception) -> ApiError | None:
+    """The API's answer to an exception of the delivery layer, in one place."""
+    if isinstance(exc, CallExists):
+        return ApiError(409, "call_exists", f"call {exc.call_id!r} exists")
+    if isinstance(exc, CalleeHasNoDevices):
+        return ApiError(
+            404,
+            "callee_has_no_devices",
+            f"user {exc.user_id!r} has no device that can ring (no VoIP token registered,"
+            " or none left valid); nothing was stored",
+        )
+    if isinstance(exc, NoDevicesForPushType):
+        return ApiError(
+            404,
+            "no_devices_for_push_type",
+            f"user {exc.user_id!r} has no device registered for {exc.push_type.value}"
+            " pushes; nothing was stored",
+        )
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    async def delivery_error(_: Request, exc: Exception) -> JSONResponse:
+        error = domain_error(exc)
+        assert error is not None
+        return JSONResponse(error_body(error.code, error.message), error.status)
+
+    for kind in (CallExists, CalleeHasNoDevices, NoDevicesForPushType):
+        app.add_exception_handler(kind, delivery_error)
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)

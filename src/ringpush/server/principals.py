@@ -1,0 +1,105 @@
+"""Who may call a route, as typed dependencies: a handler asks for the principal it needs
+(``Operator``, ``Service``, ``User``, or a union) and gets it with the ids it may act on,
+or the request is refused with 401/403 before the handler runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from ringpush.server.auth import Principal, Role, forbidden
+from ringpush.server.state import ServerState
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """The operator key: every app."""
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A calling service's API key: its own app."""
+
+    app_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user token, held by the app on the user's device: that user of that app."""
+
+    app_id: str
+    user_id: str
+
+
+def server_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.ringpush
+    return state
+
+
+State = Annotated[ServerState, Depends(server_state)]
+
+
+async def principal(
+    state: State, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    return await state.authenticator.identify(authorization)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def _service(caller: Principal) -> Service | None:
+    if caller.role is Role.SERVICE and caller.app_id is not None:
+        return Service(caller.app_id)
+    return None
+
+
+def _user(caller: Principal) -> User | None:
+    if caller.role is Role.USER and caller.app_id is not None and caller.user_id is not None:
+        return User(caller.app_id, caller.user_id)
+    return None
+
+
+async def operator(caller: Caller) -> Operator:
+    if caller.role is not Role.OPERATOR:
+        raise forbidden("this call needs the operator credential")
+    return Operator()
+
+
+async def service(caller: Caller) -> Service:
+    found = _service(caller)
+    if found is None:
+        raise forbidden("this call needs the calling service's API key")
+    return found
+
+
+async def user(caller: Caller) -> User:
+    found = _user(caller)
+    if found is None:
+        raise forbidden("this call needs the user credential")
+    return found
+
+
+async def service_or_user(caller: Caller) -> Service | User:
+    found = _service(caller) or _user(caller)
+    if found is None:
+        raise forbidden("this call needs the calling service's API key")
+    return found
+
+
+async def operator_or_service(caller: Caller) -> Operator | Service:
+    if caller.role is Role.OPERATOR:
+        return Operator()
+    found = _service(caller)
+    if found is None:
+        raise forbidden("the delivery log needs the operator or service credential")
+    return found
+
+
+AsOperator = Annotated[Operator, Depends(operator)]
+AsService = Annotated[Service, Depends(service)]
+AsUser = Annotated[User, Depends(user)]
+AsServiceOrUser = Annotated[Service | User, Depends(service_or_user)]
+AsOperatorOrService = Annotated[Operator | Service, Depends(operator_or_service)]

@@ -1,0 +1,139 @@
+"""Apps, their credentials, and what the operator may mint and see for them."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from ringpush.apns.credentials import CertificateCredentials, TokenCredentials
+from ringpush.apns.errors import ApnsError
+from ringpush.registry.models import App
+from ringpush.registry.store import Registry
+from ringpush.server.auth import new_service_key
+from ringpush.server.errors import ApiError
+from ringpush.server.principals import AsOperator, State
+from ringpush.server.schemas import (
+    ID_PATTERN,
+    AppIn,
+    AppOut,
+    DeviceOut,
+    ServiceKeyIn,
+    ServiceKeyOut,
+    UserTokenIn,
+    UserTokenOut,
+)
+from ringpush.server.views import app_out, device_out
+
+AppId = Annotated[str, Path(pattern=ID_PATTERN)]
+UserId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+router = APIRouter()
+
+
+async def existing_app(registry: Registry, app_id: str) -> App:
+    app = await registry.get_app(app_id)
+    if app is None:
+        raise ApiError(404, "unknown_app", f"no app {app_id!r}")
+    return app
+
+
+def _probe_context() -> ssl.SSLContext:
+    """A throw-away context to check that a certificate and key load together."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def app_from(app_id: str, body: AppIn) -> App:
+    """The app a ``PUT`` describes, its credentials checked before anything is stored."""
+    if body.signing_key is not None and body.certificate is not None:
+        raise ApiError(422, "invalid_credentials", "give signing_key or certificate, not both")
+    if body.signing_key is not None:
+        if body.key_id is None or body.team_id is None:
+            raise ApiError(422, "invalid_credentials", "signing_key needs key_id and team_id")
+        try:
+            TokenCredentials.from_pem(body.signing_key, body.key_id, body.team_id)
+        except ApnsError as exc:
+            raise ApiError(422, "invalid_credentials", f"signing_key: {exc}") from None
+    if body.certificate is not None:
+        try:
+            pem = body.certificate.encode()
+            CertificateCredentials(pem, pem).load_into(_probe_context())
+        except ApnsError as exc:
+            raise ApiError(422, "invalid_credentials", f"certificate: {exc}") from None
+    if body.ca_pem is not None:
+        try:
+            _probe_context().load_verify_locations(cadata=body.ca_pem)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ApiError(422, "invalid_credentials", f"ca_pem: not a PEM CA ({exc})") from None
+    return App(
+        app_id=app_id,
+        bundle_id=body.bundle_id,
+        team_id=body.team_id,
+        key_id=body.key_id,
+        default_environment=body.default_environment,
+        signing_key_pem=body.signing_key.encode() if body.signing_key else None,
+        certificate_pem=body.certificate.encode() if body.certificate else None,
+        apns_base_url=body.apns_url,
+        ca_pem=body.ca_pem.encode() if body.ca_pem else None,
+    )
+
+
+@router.put("/v1/apps/{app_id}", response_model=AppOut)
+async def put_app(app_id: AppId, body: AppIn, _: AsOperator, state: State) -> AppOut:
+    """Create or replace an app and its APNs credentials (never returned)."""
+    return app_out(await state.registry.put_app(app_from(app_id, body)))
+
+
+@router.get("/v1/apps", response_model=list[AppOut])
+async def list_apps(_: AsOperator, state: State) -> list[AppOut]:
+    return [app_out(app) for app in await state.registry.list_apps()]
+
+
+@router.get("/v1/apps/{app_id}", response_model=AppOut)
+async def get_app(app_id: AppId, _: AsOperator, state: State) -> AppOut:
+    return app_out(await existing_app(state.registry, app_id))
+
+
+@router.delete("/v1/apps/{app_id}", status_code=204)
+async def delete_app(app_id: AppId, _: AsOperator, state: State) -> Response:
+    if not await state.registry.delete_app(app_id):
+        raise ApiError(404, "unknown_app", f"no app {app_id!r}")
+    return Response(status_code=204)
+
+
+@router.post("/v1/apps/{app_id}/user-tokens", response_model=UserTokenOut, status_code=201)
+async def mint_user_token(
+    app_id: AppId, body: UserTokenIn, _: AsOperator, state: State
+) -> UserTokenOut:
+    """A short-lived token an app's backend hands to the app on the user's device."""
+    await existing_app(state.registry, app_id)
+    token = state.authenticator.mint_user_token(app_id, body.user_id, body.ttl_seconds)
+    return UserTokenOut(
+        token=token, user_id=body.user_id, app_id=app_id, expires_in=body.ttl_seconds
+    )
+
+
+@router.post("/v1/apps/{app_id}/service-keys", response_model=ServiceKeyOut, status_code=201)
+async def mint_service_key(
+    app_id: AppId, body: ServiceKeyIn, _: AsOperator, state: State
+) -> ServiceKeyOut:
+    """An API key for the calling service; shown once, stored as a hash."""
+    await existing_app(state.registry, app_id)
+    key = new_service_key()
+    await state.registry.add_service_key(app_id=app_id, key=key, name=body.name)
+    return ServiceKeyOut(key=key, app_id=app_id, name=body.name)
+
+
+@router.get("/v1/apps/{app_id}/users", response_model=list[str])
+async def list_users(app_id: AppId, _: AsOperator, state: State) -> list[str]:
+    await existing_app(state.registry, app_id)
+    return await state.registry.list_users(app_id)
+
+
+@router.get("/v1/apps/{app_id}/users/{user_id}/devices", response_model=list[DeviceOut])
+async def user_devices(
+    app_id: AppId, user_id: UserId, _: AsOperator, state: State
+) -> list[DeviceOut]:
+    await existing_app(state.registry, app_id)
+    return [device_out(d) for d in await state.registry.devices_of_user(app_id, user_id)]

@@ -1,0 +1,67 @@
+"""The app on a user's device registers its tokens here (user token): only its own."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from ringpush.apns.device_token import normalize_device_token
+from ringpush.apns.errors import ApnsError
+from ringpush.apns.push_type import PushType
+from ringpush.server.errors import ApiError
+from ringpush.server.principals import AsUser, State
+from ringpush.server.routes.apps import existing_app
+from ringpush.server.schemas import ID_PATTERN, DeviceIn, DeviceOut, RegistrationOut
+from ringpush.server.views import device_out
+
+DeviceId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+router = APIRouter()
+
+
+@router.put("/v1/devices/{device_id}", response_model=RegistrationOut)
+async def register_device(
+    device_id: DeviceId, body: DeviceIn, me: AsUser, state: State, response: Response
+) -> RegistrationOut:
+    """Register or update this device's token for one push type (idempotent)."""
+    await existing_app(state.registry, me.app_id)
+    try:
+        token = normalize_device_token(body.token)
+    except ApnsError as exc:
+        raise ApiError(422, "invalid_token", f"token: {exc}") from None
+    result = await state.registry.register_device(
+        app_id=me.app_id,
+        user_id=me.user_id,
+        device_id=device_id,
+        push_type=body.push_type,
+        token=token,
+        environment=body.environment,
+        now=state.now(),
+    )
+    response.status_code = 201 if result.created else 200
+    return RegistrationOut(
+        device=device_out(result.device),
+        created=result.created,
+        moved_from_other_device=bool(result.moved_from),
+    )
+
+
+@router.delete("/v1/devices/{device_id}", status_code=204)
+async def unregister_device(
+    device_id: DeviceId,
+    me: AsUser,
+    state: State,
+    push_type: Annotated[PushType | None, Query()] = None,
+) -> Response:
+    removed = await state.registry.unregister_device(
+        app_id=me.app_id, user_id=me.user_id, device_id=device_id, push_type=push_type
+    )
+    if not removed:
+        raise ApiError(404, "unknown_device", f"no device {device_id!r} of this user")
+    return Response(status_code=204)
+
+
+@router.get("/v1/devices", response_model=list[DeviceOut])
+async def my_devices(me: AsUser, state: State) -> list[DeviceOut]:
+    return [device_out(d) for d in await state.registry.devices_of_user(me.app_id, me.user_id)]

@@ -1,0 +1,79 @@
+"""Pushes other than calls, and the delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
+from ringpush.apns.push_type import PushType
+from ringpush.delivery.outcomes import first_outcomes
+from ringpush.delivery.pushes import PushService
+from ringpush.server.errors import ApiError
+from ringpush.server.principals import AsOperatorOrService, AsService, Service, State, server_state
+from ringpush.server.routes.apps import existing_app
+from ringpush.server.routes.calls import FIRST_ANSWER_WAIT_SECONDS, Answers
+from ringpush.server.schemas import DeliveryOut, PushIn, PushOut
+from ringpush.server.state import ServerState
+from ringpush.server.views import delivery_out
+
+router = APIRouter()
+
+
+def push_service(state: Annotated[ServerState, Depends(server_state)]) -> PushService:
+    assert state.pushes is not None  # the router is only mounted with a push service
+    return state.pushes
+
+
+Pushes = Annotated[PushService, Depends(push_service)]
+
+
+@router.post("/v1/pushes", response_model=PushOut, status_code=201)
+async def push_to_user(
+    body: PushIn, me: AsService, state: State, pushes: Pushes, answers: Answers
+) -> PushOut:
+    """Any other push type (complication, fileprovider, alert, …) to a user's devices
+    of that type. VoIP pushes only start calls: use POST /v1/calls. 404
+    ``no_devices_for_push_type`` (nothing stored) when the user has none of that type."""
+    if body.push_type is PushType.VOIP:
+        raise ApiError(
+            422, "voip_needs_a_call", "push_type: VoIP pushes start calls: use POST /v1/calls"
+        )
+    app = await existing_app(state.registry, me.app_id)
+    try:
+        queued = await pushes.send_to_user(
+            app_id=me.app_id,
+            bundle_id=app.bundle_id,
+            user_id=body.user_id,
+            push_type=body.push_type,
+            payload=body.payload,
+            priority=body.priority,
+            expiration=body.expiration,
+            collapse_id=body.collapse_id,
+        )
+    except PayloadTooLarge as exc:
+        raise ApiError(413, "payload_too_large", f"payload: {exc}") from None
+    except InvalidNotification as exc:
+        raise ApiError(422, "invalid_push", f"{exc.reason.value}: {exc}") from None
+    outcomes = await first_outcomes(state.registry, answers, queued, FIRST_ANSWER_WAIT_SECONDS)
+    return PushOut(deliveries=[delivery_out(p) for p in outcomes])
+
+
+@router.get("/v1/deliveries", response_model=list[DeliveryOut])
+async def deliveries(
+    who: AsOperatorOrService,
+    state: State,
+    call_id: Annotated[str | None, Query()] = None,
+    user_id: Annotated[str | None, Query()] = None,
+    device_id: Annotated[str | None, Query()] = None,
+    apns_id: Annotated[str | None, Query()] = None,
+    app_id: Annotated[str | None, Query()] = None,
+) -> list[DeliveryOut]:
+    """The delivery log: operator (any app) or calling service (its own app)."""
+    if isinstance(who, Service):
+        app_id = who.app_id
+    rows = await state.registry.outbox.query(
+        app_id=app_id, call_id=call_id, user_id=user_id, device_id=device_id, apns_id=apns_id
+    )
+    return [delivery_out(p) for p in rows]

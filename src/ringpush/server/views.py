@@ -1,0 +1,67 @@
+"""Stored values as the API shows them: secrets never, tokens masked."""
+
+from __future__ import annotations
+
+from ringpush.registry.call_models import Call
+from ringpush.registry.models import App, Device
+from ringpush.registry.outbox_models import OutboxPush
+from ringpush.server.schemas import AppOut, CallOut, DeliveryOut, DeviceOut
+
+
+def app_out(app: App) -> AppOut:
+    return AppOut(
+        app_id=app.app_id,
+        bundle_id=app.bundle_id,
+        team_id=app.team_id,
+        key_id=app.key_id,
+        auth=app.auth,
+        default_environment=app.default_environment,
+        apns_url=app.apns_base_url,
+        created_at=app.created_at,
+        updated_at=app.updated_at,
+    )
+
+
+def device_out(device: Device) -> DeviceOut:
+    return DeviceOut(
+        device_id=device.device_id,
+        user_id=device.user_id,
+        push_type=device.push_type,
+        token=device.masked_token,
+        environment=device.environment,
+        created_at=device.created_at,
+        updated_at=device.updated_at,
+        last_seen_at=device.last_seen_at,
+    )
+
+
+def delivery_out(push: OutboxPush) -> DeliveryOut:
+    return DeliveryOut(
+        push_id=push.push_id,
+        call_id=push.call_id,
+        user_id=push.user_id,
+        device_id=push.device_id,
+        push_type=push.push_type,
+        environment=push.environment,
+        apns_id=push.apns_id,
+        state=push.state.value,
+        attempts=push.attempts,
+        status=push.status,
+        reason=push.reason,
+    )
+
+
+def call_out(call: Call, deliveries: list[OutboxPush], withdrawn: int = 0) -> CallOut:
+    return CallOut(
+        call_id=call.call_id,
+        state=call.state.value,
+        caller_id=call.caller_id,
+        caller_name=call.caller_name,
+        callee_user_id=call.callee_user_id,
+        video=call.video,
+        ring_until=call.ring_until,
+        end_reason=call.end_reason.value if call.end_reason else None,
+        ended_by_device=call.ended_by_device,
+        deliveries=[delivery_out(p) for p in deliveries],
+        withdrawn=withdrawn,
+    )
