@@ -95,7 +95,6 @@ class LocalStack:
         operator API; returns its calling service's API key."""
         key = generate_signing_key()
         self.sandbox.register_key(key.key_id, key.team_id, key.pem)
-        urls = ",".join(f"{env.value}={self.sandbox.url(env)}" for env in Environment)
         await self.operator(
             "PUT",
             f"/v1/apps/{app_id}",
@@ -105,7 +104,8 @@ class LocalStack:
                 "key_id": key.key_id,
                 "signing_key": key.pem.decode(),
                 "default_environment": "development",
-                "apns_url": urls,
+                "apns_url_development": self.sandbox.url(Environment.DEVELOPMENT),
+                "apns_url_production": self.sandbox.url(Environment.PRODUCTION),
                 "ca_pem": self.sandbox.ca_pem.decode(),
             },
         )

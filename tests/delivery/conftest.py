@@ -91,10 +91,6 @@ async def world(database_url: str) -> AsyncIterator[World]:
         control_port=None, environments=(Environment.DEVELOPMENT, Environment.PRODUCTION)
     )
     registry = await open_registry(database_url, SecretBox({"k": b"\3" * 32}, "k"))
-    urls = (
-        f"development={sandbox.url(Environment.DEVELOPMENT)},"
-        f"production={sandbox.url(Environment.PRODUCTION)}"
-    )
     await registry.put_app(
         App(
             "demo",
@@ -103,7 +99,8 @@ async def world(database_url: str) -> AsyncIterator[World]:
             key.key_id,
             Environment.DEVELOPMENT,
             signing_key_pem=key.pem,
-            apns_base_url=urls,
+            apns_url_development=sandbox.url(Environment.DEVELOPMENT),
+            apns_url_production=sandbox.url(Environment.PRODUCTION),
             ca_pem=sandbox.ca_pem,
         )
     )

@@ -46,7 +46,7 @@ async def test_an_app_changed_on_instance_a_is_used_by_instance_b(
         b.apps.subscribe(changed)
         # A points the app at another APNs (token registered there too).
         await world.registry.put_app(
-            dataclasses.replace(app, apns_base_url=moved.url(), ca_pem=moved.ca_pem)
+            dataclasses.replace(app, apns_url_development=moved.url(), ca_pem=moved.ca_pem)
         )
         assert await asyncio.wait_for(heard, 1.0) == "demo"
         moved.add_token(device.token, "com.example.app", PushType.VOIP, device.environment)

@@ -288,3 +288,37 @@ async def test_processes_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path:
             if isinstance(result, SqliteDatabase):
                 await result.close()
         assert failures == []
+
+
+async def test_migration_11_splits_a_combined_apns_url(database_url: str, box: SecretBox) -> None:
+    """Apps stored with the old ``development=URL,production=URL`` string get one URL per
+    environment; a plain URL stays the one for both."""
+    from ringpush.registry.connect import open_database
+    from ringpush.registry.migrations import migrate
+
+    db = await open_database(database_url)
+    try:
+        assert await migrate(db, upto=10) == 10
+        for app_id, url in (
+            ("split", "development=https://dev.example:2197,production=https://prod.example"),
+            ("plain", "https://both.example:2197"),
+        ):
+            await db.execute(
+                """INSERT INTO apps (app_id, bundle_id, default_environment, apns_base_url,
+                       created_us, updated_us) VALUES (?, 'com.x', 'production', ?, 0, 0)""",
+                (app_id, url),
+            )
+    finally:
+        await db.close()
+    registry = await open_registry(database_url, box)
+    try:
+        split = await registry.get_app("split")
+        plain = await registry.get_app("plain")
+    finally:
+        await registry.close()
+    assert split is not None and plain is not None
+    assert split.apns_base_url is None
+    assert split.apns_url_for(Environment.DEVELOPMENT) == "https://dev.example:2197"
+    assert split.apns_url_for(Environment.PRODUCTION) == "https://prod.example"
+    assert plain.apns_url_for(Environment.DEVELOPMENT) == "https://both.example:2197"
+    assert plain.apns_url_for(Environment.PRODUCTION) == "https://both.example:2197"

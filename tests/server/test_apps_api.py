@@ -93,3 +93,24 @@ async def test_a_ca_that_is_not_pem_is_refused(server: Running) -> None:
     )
     assert response.status_code == 422
     assert response.json()["error"]["message"].startswith("ca_pem: not a PEM CA")
+
+
+async def test_an_app_takes_one_apns_url_per_environment(server: Running) -> None:
+    body = {
+        "bundle_id": "com.example.app",
+        "apns_url": "https://both.example:2197",
+        "apns_url_production": "https://prod.example",
+    }
+    stored = await server.http.put("/v1/apps/urls", headers=server.admin(), json=body)
+    assert stored.status_code == 200, stored.text
+    shown = stored.json()
+    assert (shown["apns_url"], shown["apns_url_development"], shown["apns_url_production"]) == (
+        "https://both.example:2197",
+        None,
+        "https://prod.example",
+    )
+    # The old combined string is refused, naming the field.
+    old = {**body, "apns_url": "development=https://a.example,production=https://b.example"}
+    refused = await server.http.put("/v1/apps/urls", headers=server.admin(), json=old)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"].startswith("apns_url:")

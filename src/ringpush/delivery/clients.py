@@ -54,7 +54,13 @@ class ApnsClients:
         self._connect_timeout = connect_timeout
 
     async def for_app(self, app: App, environment: Environment) -> ApnsClient:
-        version = (app.updated_at, app.key_id, app.apns_base_url)
+        version = (
+            app.updated_at,
+            app.key_id,
+            app.apns_base_url,
+            app.apns_url_development,
+            app.apns_url_production,
+        )
         if self._versions.get(app.app_id) != version:
             stale = self._detach(app.app_id)
             self._versions[app.app_id] = version
@@ -74,7 +80,7 @@ class ApnsClients:
             client = ApnsClient(
                 credentials,
                 environment,
-                base_url=_base_url(app, environment),
+                base_url=app.apns_url_for(environment),
                 ca_pem=app.ca_pem,
                 signer=signer,
                 request_timeout=self._timeout,
@@ -134,14 +140,3 @@ def _credentials(app: App) -> Credentials:
     if app.certificate_pem is not None:
         return CertificateCredentials(app.certificate_pem, app.certificate_pem)
     raise NoCredentials(f"app {app.app_id} has no APNs credentials")
-
-
-def _base_url(app: App, environment: Environment) -> str | None:
-    """An app pointed elsewhere (e.g. the sandbox) uses that URL for both environments,
-    or one per environment: ``development=https://h:2197,production=https://h:2198``."""
-    if app.apns_base_url is None:
-        return None
-    if "=" not in app.apns_base_url:
-        return app.apns_base_url
-    urls = dict(part.split("=", 1) for part in app.apns_base_url.split(",") if "=" in part)
-    return urls.get(environment.value)

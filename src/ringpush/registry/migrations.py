@@ -12,13 +12,33 @@ migration holds an advisory lock for its transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
-from ringpush.registry.database import Database, Dialect
+from ringpush.registry.database import Database, Dialect, Executor
+
+#: A step written in Python, for a change SQL cannot say the same way on both engines.
+Step = Callable[[Executor], Awaitable[None]]
+
+
+async def _split_apns_urls(db: Executor) -> None:
+    """``development=URL,production=URL`` in ``apns_base_url`` becomes the two columns."""
+    for row in await db.fetchall(
+        "SELECT app_id, apns_base_url FROM apps WHERE apns_base_url LIKE '%=%'"
+    ):
+        urls = dict(
+            part.split("=", 1) for part in str(row["apns_base_url"]).split(",") if "=" in part
+        )
+        await db.execute(
+            """UPDATE apps SET apns_base_url = NULL, apns_url_development = ?,
+                   apns_url_production = ? WHERE app_id = ?""",
+            (urls.get("development"), urls.get("production"), row["app_id"]),
+        )
+
 
 #: Any fixed number: the advisory lock ringpush's migrations hold on PostgreSQL.
 MIGRATION_LOCK = 0x72696E67
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+MIGRATIONS: list[tuple[int, str, list[str | Step]]] = [
     (
         1,
         "apps and devices",
@@ -200,6 +220,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                WHERE state IN ('pending', 'sending')""",
         ],
     ),
+    (
+        11,
+        "an APNs URL per environment, in place of one 'development=…,production=…' string",
+        [
+            "ALTER TABLE apps ADD COLUMN apns_url_development TEXT",
+            "ALTER TABLE apps ADD COLUMN apns_url_production TEXT",
+            _split_apns_urls,
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -212,9 +241,9 @@ def for_dialect(statement: str, dialect: Dialect) -> str:
     return statement
 
 
-async def migrate(database: Database) -> int:
-    """Apply every migration the database lacks, all in one transaction; returns the
-    version it is at afterwards."""
+async def migrate(database: Database, *, upto: int | None = None) -> int:
+    """Apply every migration the database lacks (up to ``upto``, for tests of a
+    migration), all in one transaction; returns the version it is at afterwards."""
     async with database.transaction() as db:
         if database.dialect is Dialect.POSTGRESQL:
             await db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
@@ -222,10 +251,13 @@ async def migrate(database: Database) -> int:
         row = await db.fetchone("SELECT MAX(version) FROM schema_version")
         current = int(row[0]) if row and row[0] is not None else 0
         for version, _name, statements in MIGRATIONS:
-            if version <= current:
+            if version <= current or (upto is not None and version > upto):
                 continue
             for statement in statements:
-                await db.execute(for_dialect(statement, database.dialect))
+                if isinstance(statement, str):
+                    await db.execute(for_dialect(statement, database.dialect))
+                else:
+                    await statement(db)
             await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             current = version
     return current

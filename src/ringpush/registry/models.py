@@ -19,8 +19,9 @@ class App:
     """An app (bundle id) and how to reach APNs for it.
 
     Token auth: ``signing_key_pem`` + ``key_id`` + ``team_id``. Certificate auth:
-    ``certificate_pem`` (with its key). ``apns_base_url`` / ``ca_pem`` point the app at
-    another APNs-compatible endpoint (the sandbox in development).
+    ``certificate_pem`` (with its key). ``apns_base_url`` (both environments) or
+    ``apns_url_development`` / ``apns_url_production`` (one each, winning over it) and
+    ``ca_pem`` point the app at another APNs-compatible endpoint (the sandbox, say).
     """
 
     app_id: str
@@ -34,6 +35,17 @@ class App:
     ca_pem: bytes | None = field(default=None, repr=False)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    apns_url_development: str | None = None
+    apns_url_production: str | None = None
+
+    def apns_url_for(self, environment: Environment) -> str | None:
+        """The endpoint for ``environment``; None: Apple's own host for it."""
+        own = (
+            self.apns_url_production
+            if environment is Environment.PRODUCTION
+            else self.apns_url_development
+        )
+        return own or self.apns_base_url
 
     @property
     def auth(self) -> str:

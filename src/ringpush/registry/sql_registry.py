@@ -136,8 +136,8 @@ class SqlRegistry:
             await db.execute(
                 """INSERT INTO apps (app_id, bundle_id, team_id, key_id, default_environment,
                        signing_key_sealed, certificate_sealed, apns_base_url, ca_pem,
-                       created_us, updated_us)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       created_us, updated_us, apns_url_development, apns_url_production)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (app_id) DO UPDATE SET
                        bundle_id = excluded.bundle_id, team_id = excluded.team_id,
                        key_id = excluded.key_id,
@@ -145,6 +145,8 @@ class SqlRegistry:
                        signing_key_sealed = excluded.signing_key_sealed,
                        certificate_sealed = excluded.certificate_sealed,
                        apns_base_url = excluded.apns_base_url, ca_pem = excluded.ca_pem,
+                       apns_url_development = excluded.apns_url_development,
+                       apns_url_production = excluded.apns_url_production,
                        updated_us = excluded.updated_us""",
                 (
                     app.app_id,
@@ -158,6 +160,8 @@ class SqlRegistry:
                     app.ca_pem,
                     now,
                     now,
+                    app.apns_url_development,
+                    app.apns_url_production,
                 ),
             )
         await self._announce_app(app.app_id)
@@ -197,6 +201,8 @@ class SqlRegistry:
             signing_key_pem=self._box.open(signing, SIGNING_KEY) if signing else None,
             certificate_pem=self._box.open(certificate, CERTIFICATE) if certificate else None,
             apns_base_url=row["apns_base_url"],
+            apns_url_development=row["apns_url_development"],
+            apns_url_production=row["apns_url_production"],
             ca_pem=row["ca_pem"],
             created_at=maybe_from_us(row["created_us"]),
             updated_at=maybe_from_us(row["updated_us"]),

@@ -11,10 +11,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.registry.call_models import EndReason as EndReasonName
 
 _ID = r"^[A-Za-z0-9._:@-]{1,128}$"
-_URL = r"https://[^/\s,=]+"
-_APNS_URL = (
-    rf"^({_URL}|development={_URL}(,production={_URL})?|production={_URL}(,development={_URL})?)$"
-)
+_APNS_URL = r"^https://[^/\s,=]+$"
 
 
 class Strict(BaseModel):
@@ -33,7 +30,13 @@ class AppIn(Strict):
     apns_url: str | None = Field(
         default=None,
         pattern=_APNS_URL,
-        description="APNs base URL, or development=URL,production=URL",
+        description="APNs base URL (https://host[:port]) for both environments",
+    )
+    apns_url_development: str | None = Field(
+        default=None, pattern=_APNS_URL, description="for the development environment"
+    )
+    apns_url_production: str | None = Field(
+        default=None, pattern=_APNS_URL, description="for the production environment"
     )
     ca_pem: str | None = None
 
@@ -46,6 +49,8 @@ class AppOut(BaseModel):
     auth: str
     default_environment: Environment
     apns_url: str | None
+    apns_url_development: str | None
+    apns_url_production: str | None
     created_at: datetime | None
     updated_at: datetime | None
 

@@ -17,6 +17,8 @@ def app_out(app: App) -> AppOut:
         auth=app.auth,
         default_environment=app.default_environment,
         apns_url=app.apns_base_url,
+        apns_url_development=app.apns_url_development,
+        apns_url_production=app.apns_url_production,
         created_at=app.created_at,
         updated_at=app.updated_at,
     )

@@ -75,6 +75,8 @@ def app_from(app_id: str, body: AppIn) -> App:
         signing_key_pem=body.signing_key.encode() if body.signing_key else None,
         certificate_pem=body.certificate.encode() if body.certificate else None,
         apns_base_url=body.apns_url,
+        apns_url_development=body.apns_url_development,
+        apns_url_production=body.apns_url_production,
         ca_pem=body.ca_pem.encode() if body.ca_pem else None,
     )
 
