@@ -26,10 +26,16 @@ class LoadClient:
         self, path: str, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, dict[str, Any]]:
         """POST JSON; returns the status and the JSON body."""
+        return await self.request("POST", path, body, headers)
+
+    async def request(
+        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """Send JSON with ``method``; returns the status and the JSON body."""
         data = json.dumps(body).encode()
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         request = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{head}"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{head}"
             f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
         ).encode() + data
         status_line = b""

@@ -28,19 +28,21 @@ class SandboxProcess:
     key_arg: str
 
 
-async def start_sandbox(processes: Processes, key: GeneratedKey) -> SandboxProcess:
+async def start_sandbox(
+    processes: Processes, key: GeneratedKey, *, name: str = "sandbox"
+) -> SandboxProcess:
     work = processes.work
-    key_file = work / "AuthKey.p8"
+    key_file = work / f"{name}-AuthKey.p8"
     key_file.write_bytes(key.pem)
     key_arg = f"{key_file}:{key.key_id}:{key.team_id}"
     line = await processes.ringpush(
-        "sandbox",
+        name,
         ["sandbox", "--port", "0", "--control-port", "0",
-         "--ca-out", str(work / "ca.pem"), "--key", key_arg],
+         "--ca-out", str(work / f"{name}-ca.pem"), "--key", key_arg],
     )  # fmt: skip
     info = json.loads(line)
     return SandboxProcess(
-        info["port"], f"http://127.0.0.1:{info['control_port']}", work / "ca.pem", key_arg
+        info["port"], f"http://127.0.0.1:{info['control_port']}", work / f"{name}-ca.pem", key_arg
     )
 
 
