@@ -35,6 +35,7 @@ import httpx
 from ringpush.apns.credentials import GeneratedKey, generate_signing_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.figures import percentile
 from bench.http_load import LoadClient
 from bench.processes import Processes, cpu_seconds, cpu_since
 from bench.profiles import print_if_taken, record
@@ -71,8 +72,7 @@ class Run:
     cpu_ms: dict[str, float]
 
     def pct(self, q: float) -> float:
-        ordered = self.latencies
-        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+        return percentile(self.latencies, q)
 
 
 async def paced(

@@ -41,6 +41,7 @@ from ringpush.registry import SecretBox, open_registry
 from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.figures import percentile
 from bench.http_load import LoadClient
 from bench.processes import Processes
 from bench.profiles import print_if_taken, record
@@ -64,8 +65,7 @@ class Outcome:
     bulk_left: int | None = None
 
     def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+        return percentile(self.latencies, q)
 
 
 def closed_port() -> int:

@@ -36,13 +36,14 @@ from ringpush.apns.push_type import PushType
 from ringpush.registry import SecretBox, SqlRegistry, open_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.figures import percentile
 from bench.http_load import LoadClient
 from bench.processes import Processes
 from bench.serving import (
     ADMIN_HEADERS,
-    BUNDLE,
     SandboxProcess,
     create_app,
+    register_callees,
     serve_env,
     start_sandbox,
     start_serve,
@@ -53,11 +54,6 @@ from tests.postgres_server import PostgresServer
 DEVICES_PER_USER = 4
 APP = "scale"
 CALLEES = 200
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
 
 async def load(registry: SqlRegistry, start: int, stop: int, concurrency: int) -> float:
@@ -80,6 +76,10 @@ async def load(registry: SqlRegistry, start: int, stop: int, concurrency: int) -
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - t0
+
+
+def _p50_p99(values: list[float], digits: int) -> str:
+    return f"p50 {percentile(values, 0.5):.{digits}f} p99 {percentile(values, 0.99):.{digits}f}"
 
 
 def rss_mb(pid: int) -> float:
@@ -156,22 +156,7 @@ async def measure(
         # The callees: 200 users whose four tokens the sandbox knows (it accepts their
         # pushes), among all the loaded ones (whose tokens it has never heard of).
         async with httpx.AsyncClient(base_url=sandbox.control, timeout=60) as control:
-            for n in range(CALLEES):
-                minted = await http.post(
-                    f"/v1/apps/{APP}/user-tokens", headers=ADMIN_HEADERS, json={"user_id": f"c{n}"}
-                )
-                user = {"Authorization": f"Bearer {minted.json()['token']}"}
-                for d in range(DEVICES_PER_USER):
-                    issued = await control.post(
-                        "/tokens",
-                        json={
-                            "bundle_id": BUNDLE,
-                            "push_type": "voip",
-                            "environment": "development",
-                        },
-                    )
-                    body = {"token": issued.json()["token"], "environment": "development"}
-                    await http.put(f"/v1/devices/d{d}", headers=user, json=body)
+            await register_callees(http, control, APP, CALLEES, DEVICES_PER_USER, user_prefix="c")
     processes.stop(f"serve-{kind}")
     loaded = 0
     for size in args.sizes:
@@ -209,10 +194,9 @@ async def measure(
                 assert status in (200, 201), status
             wire = await place_calls(caller, service, control, args)
         print(
-            f"{kind:<10} {size:>9}  load {rate:>6.0f}/s  lookup p50 {pct(lookups, 0.5):.2f}"
-            f" p99 {pct(lookups, 0.99):.2f} ms  API registration p50"
-            f" {pct(registrations, 0.5):.1f} p99 {pct(registrations, 0.99):.1f} ms"
-            f"  call→APNs p50 {pct(wire, 0.5):.1f} p99 {pct(wire, 0.99):.1f} ms ({len(wire)})"
+            f"{kind:<10} {size:>9}  load {rate:>6.0f}/s  lookup {_p50_p99(lookups, 2)} ms"
+            f"  API registration {_p50_p99(registrations, 1)} ms"
+            f"  call→APNs {_p50_p99(wire, 1)} ms ({len(wire)})"
             f"  db {await database_mb(url, work):.0f} MB  serve RSS {rss_mb(pid):.0f} MB",
             flush=True,
         )

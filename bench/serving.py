@@ -106,11 +106,15 @@ async def register_callees(
     devices: int,
     *,
     push_type: str = "voip",
+    user_prefix: str = "u",
 ) -> None:
-    """Users ``u0`` … with ``devices`` devices each, their tokens issued by the sandbox."""
+    """Users ``u0`` … (``user_prefix``) with ``devices`` devices each, their tokens
+    issued by the sandbox."""
     for n in range(callees):
         minted = await http.post(
-            f"/v1/apps/{app_id}/user-tokens", headers=ADMIN_HEADERS, json={"user_id": f"u{n}"}
+            f"/v1/apps/{app_id}/user-tokens",
+            headers=ADMIN_HEADERS,
+            json={"user_id": f"{user_prefix}{n}"},
         )
         user = {"Authorization": f"Bearer {minted.json()['token']}"}
         for d in range(devices):

@@ -136,7 +136,7 @@ async def lanes(database_url: str) -> AsyncIterator[Lanes]:
             clients,
             poll_seconds=0.05,
             lane_concurrency=100,
-            breaker=lambda: CircuitBreaker(failures_to_open=3, first_open=0.3, max_open=1.0),
+            breaker=lambda: CircuitBreaker(failures_to_open=3, first_open=1.0, max_open=2.0),
         )
         await engine.listen()
         engine.start()
@@ -228,10 +228,10 @@ async def test_a_failing_lane_stops_dialing_and_recovers_by_itself(
 
     await eventually(all_pending)
     [health] = [lane for lane in lanes.engine.lanes() if lane.app_id == "flaky"]
-    if health.state is CircuitState.OPEN:  # until the probe time, nothing dials
-        dialed = proxy.connections
-        await asyncio.sleep(max(0.0, health.retry_in - 0.05))
-        assert proxy.connections == dialed
+    assert health.state is CircuitState.OPEN  # open for 1 s at first
+    dialed = proxy.connections
+    await asyncio.sleep(max(0.0, health.retry_in - 0.1))  # until the probe, nothing dials
+    assert proxy.connections == dialed
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "lane flaky/development: APNs endpoint failing" in text
     assert "circuit open" in text

@@ -95,16 +95,6 @@ class ApnsClient:
         )
         return future
 
-    @property
-    def queued(self) -> int:
-        """Pushes waiting for a stream on a connection."""
-        return self._pool.queued
-
-    @property
-    def last_error(self) -> str | None:
-        """Why the last connection attempt failed, if one did."""
-        return self._pool.last_error
-
     async def send_many(
         self, notifications: Iterable[Notification], *, concurrency: int | None = None
     ) -> list[ApnsResult]:

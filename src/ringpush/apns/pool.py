@@ -76,11 +76,6 @@ class ConnectionPool:
         (self._urgent if push.urgent else self._waiting).append(push)
         self._dispatch()
 
-    @property
-    def queued(self) -> int:
-        """Pushes waiting for a stream (not yet written to a connection)."""
-        return len(self._urgent) + len(self._waiting)
-
     def answered(self, connection: ApnsConnection, push: PendingPush, answer: PushAnswered) -> None:
         result = push.result_of(answer)
         reason = result.reason

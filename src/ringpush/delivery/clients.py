@@ -54,13 +54,8 @@ class ApnsClients:
         self._connect_timeout = connect_timeout
 
     async def for_app(self, app: App, environment: Environment) -> ApnsClient:
-        version = (
-            app.updated_at,
-            app.key_id,
-            app.apns_base_url,
-            app.apns_url_development,
-            app.apns_url_production,
-        )
+        # Every put of an app moves updated_at: a new one means new credentials or URLs.
+        version = app.updated_at
         if self._versions.get(app.app_id) != version:
             stale = self._detach(app.app_id)
             self._versions[app.app_id] = version

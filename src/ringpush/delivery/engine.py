@@ -182,10 +182,7 @@ class DeliveryEngine:
 
     async def deliver(self, pushes: Sequence[OutboxPush]) -> None:
         """Send pushes this engine holds claimed (stored with :meth:`claim_until`)."""
-        self.metrics.claimed.inc(len(pushes))
-        for push in pushes:
-            self._hold(push)
-            await self._dispatch(push)
+        await self._take(pushes)
 
     async def run_once(self) -> int:
         """Claim every push due now (every class, most urgent first), send them and wait
@@ -194,10 +191,7 @@ class DeliveryEngine:
         claimed = await self._registry.outbox.claim_due(
             self._clock(), CLAIM_BATCH, self._lease, skip_lanes=open_lanes
         )
-        done = [self._hold(push) for push in claimed]
-        self.metrics.claimed.inc(len(claimed))
-        for push in claimed:
-            await self._dispatch(push)
+        done = await self._take(claimed)
         if done:
             await asyncio.gather(*done)
         await self._refresh_depth()
@@ -249,16 +243,18 @@ class DeliveryEngine:
             await self._take(claimed)
         return more
 
-    async def _take(self, claimed: list[OutboxPush]) -> None:
+    async def _take(self, claimed: Sequence[OutboxPush]) -> list[asyncio.Future[None]]:
+        """Hold and dispatch claimed pushes; returns futures done once each is recorded
+        or handed back."""
         if not claimed:
-            return
+            return []
         self.metrics.claimed.inc(len(claimed))
-        for push in claimed:
-            self._hold(push)
+        done = [self._hold(push) for push in claimed]
         for n, push in enumerate(claimed, start=1):
             await self._dispatch(push)
             if n % DISPATCH_SLICE == 0:
                 await asyncio.sleep(0)
+        return done
 
     async def _refresh_depth(self) -> None:
         try:

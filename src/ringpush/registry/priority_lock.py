@@ -19,10 +19,6 @@ class PriorityLock:
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._others: deque[asyncio.Future[None]] = deque()
 
-    @property
-    def locked(self) -> bool:
-        return self._locked
-
     @asynccontextmanager
     async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
         await self.acquire(urgent=urgent)
