@@ -45,7 +45,10 @@ async def test_two_instances_lose_no_push_when_one_is_killed(database: str, tmp_
     a = await start_instance("a", database, tmp_path / "a", secret, lease_seconds=LEASE_SECONDS)
     b = await start_instance("b", database, tmp_path / "b", secret, lease_seconds=LEASE_SECONDS)
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    # Idle connections are given up well before the server's keep-alive ends (no race).
+    limits = httpx.Limits(
+        max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT, keepalive_expiry=2
+    )
     try:
         async with (
             httpx.AsyncClient(base_url=a.url, timeout=30, limits=limits) as on_a,

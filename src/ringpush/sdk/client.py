@@ -43,6 +43,10 @@ class Registration:
     created: bool
 
 
+#: How long the client keeps an idle connection to the server.
+IDLE_CONNECTION_SECONDS = 5.0
+
+
 class Client:
     """One signed-in user on this device.
 
@@ -73,7 +77,16 @@ class Client:
         self.retries = retries
         self.backoff = backoff
         self._http = httpx.AsyncClient(
-            base_url=self.server_url, timeout=timeout, transport=transport
+            base_url=self.server_url,
+            timeout=timeout,
+            transport=transport,
+            # Idle connections are dropped before the server drops them (it keeps them 15 s),
+            # so a request never goes out on a connection the server is closing.
+            limits=httpx.Limits(
+                max_connections=100,
+                max_keepalive_connections=20,
+                keepalive_expiry=IDLE_CONNECTION_SECONDS,
+            ),
         )
         self._user_token = user_token
         self._push: ManagedPush | None = None

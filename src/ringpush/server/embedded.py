@@ -22,6 +22,12 @@ class _QuietServer(uvicorn.Server):
 #: How long a stopping server waits for requests still running before it drops them.
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
+#: How long an idle keep-alive connection stays open. Longer than the idle time of common
+#: HTTP clients (httpx and `ringpush.sdk` keep idle connections for 5 s): when both sides
+#: give up on an idle connection at the same moment, a request sent on it just as the server
+#: closes it fails with a read error, and a POST is not retried by the client.
+KEEP_ALIVE_SECONDS = 15
+
 
 class EmbeddedHttpServer:
     def __init__(self, app: Any, *, grace: int = GRACEFUL_SHUTDOWN_SECONDS) -> None:
@@ -46,6 +52,7 @@ class EmbeddedHttpServer:
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=self._grace,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
