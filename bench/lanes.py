@@ -9,12 +9,18 @@ VoIP push:
 - ``alone``: nothing else happens;
 - ``dead lane``: at the same time, as many calls to an app whose APNs is a port where
   nothing listens, and to one whose APNs accepts TCP and never answers TLS;
+- ``busy lanes``: the same three-fold traffic, the two other apps healthy: what serving
+  that many calls costs the healthy app on these cores, so ``dead lane`` against it is
+  what the deadness itself costs;
 - ``bulk``: ``--bulk`` alert pushes (50 000) are queued for the healthy app itself (written
   into the outbox through the registry, as a campaign's ``POST /v1/pushes`` would leave
   them), and the sandbox answers every push after ``--apns-latency-ms`` (200), so the
-  backlog drains for many seconds while the calls arrive.
+  backlog drains for many seconds while the calls arrive; serve slows bulk down to
+  ``--bulk-share`` of the lane's cap while calls arrive;
+- ``drain``: the same backlog and no calls, for the speed bulk goes at when nothing rings.
 
     .venv/bin/python bench/lanes.py [--rate 50] [--seconds 10] [--bulk 50000]
+        [--bulk-share 0.05] [--scenarios alone,bulk]
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from ringpush.registry import SecretBox, open_registry
 from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.figures import percentile
+from bench.figures import bucket_quantile, histogram_buckets, percentile
 from bench.http_load import LoadClient
 from bench.processes import Processes
 from bench.profiles import print_if_taken, record
@@ -55,6 +61,7 @@ from bench.serving import (
 )
 
 CALLEES = 100
+LOOP_LAG = "ringpush_event_loop_lag_seconds"
 
 
 @dataclass
@@ -63,6 +70,11 @@ class Outcome:
     latencies: list[float]
     failures: int
     bulk_left: int | None = None
+    #: serve's event loop lag (p99 and the worst bucket's bound, ms) during the calls.
+    loop_lag_p99: float = float("nan")
+    loop_lag_max: float = float("nan")
+    #: Bulk pushes APNs accepted per second while the calls were placed.
+    bulk_rate: float | None = None
 
     def pct(self, q: float) -> float:
         return percentile(self.latencies, q)
@@ -78,7 +90,9 @@ async def silent_server() -> asyncio.Server:
     """Accepts TCP, never says a word: a TLS handshake that never completes."""
 
     async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
+        # Cancelled when the benchmark ends: end quietly (asyncio reports a cancelled
+        # handler as an error).
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             await reader.read()
         writer.close()
 
@@ -141,6 +155,8 @@ async def scenario(
         env,
         "--lane-concurrency",
         str(args.lane_concurrency),
+        "--bulk-share-during-calls",
+        str(args.bulk_share),
     )
     caller = LoadClient(base)
     silent = await silent_server()
@@ -151,19 +167,23 @@ async def scenario(
         apns = f"https://127.0.0.1:{box.port}"
         healthy = await create_app(http, "healthy", key, apns, box.ca)
         await register_callees(http, sandbox, "healthy", CALLEES, 1)
-        dead_services = []
+        other_services = []
+        others: list[tuple[str, str]] = []
         if name == "dead lane":
-            dead = [
+            others = [
                 ("dead-port", f"https://127.0.0.1:{closed_port()}"),
                 ("dead-tls", f"https://127.0.0.1:{silent.sockets[0].getsockname()[1]}"),
             ]
-            for app_id, url in dead:
-                dead_services.append(await create_app(http, app_id, key, url, box.ca))
+        elif name == "busy lanes":  # the same traffic as "dead lane", to healthy apps
+            others = [("busy-1", apns), ("busy-2", apns)]
+        if others:
+            for app_id, url in others:
+                other_services.append(await create_app(http, app_id, key, url, box.ca))
                 await register_callees(http, sandbox, app_id, CALLEES, 1)
         await caller.post("/v1/calls", {"caller_id": "w", "callee_user_id": "u0"}, healthy)
         await sandbox.post("/reset", json={})
         bulk_total = 0
-        if name == "bulk":
+        if name in ("bulk", "drain"):
             await register_callees(http, sandbox, "healthy", CALLEES, 1, push_type="alert")
             await queue_bulk(database, env, args.bulk)
             bulk_total = args.bulk
@@ -191,19 +211,26 @@ async def scenario(
             args.profile.mkdir(parents=True, exist_ok=True)
             serve_pid = processes.running[f"serve-{work.name}"].pid
             spy = record(serve_pid, args.seconds, args.profile / f"{work.name}.raw")
+        lag_before = histogram_buckets((await http.get("/metrics")).text, LOOP_LAG)
+        accepted_before = (await sandbox.get("/stats")).json()["accepted"]
         tasks = []
-        total = int(args.rate * args.seconds)
+        total = 0 if name == "drain" else int(args.rate * args.seconds)
         t0 = time.perf_counter()
+        if name == "drain":  # no calls: how fast bulk goes when nothing rings
+            await asyncio.sleep(args.seconds)
         for i in range(total):
             delay = t0 + i / args.rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(call(i, healthy, True)))
-            for service in dead_services:
+            for service in other_services:
                 tasks.append(asyncio.create_task(call(i, service, False)))
         await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - t0
+        lag_after = histogram_buckets((await http.get("/metrics")).text, LOOP_LAG)
         stats = (await sandbox.get("/stats")).json()
         bulk_left = bulk_total - (stats["accepted"] - len(sent_at)) if bulk_total else None
+        bulk_rate = (stats["accepted"] - accepted_before - len(sent_at)) / elapsed
         records = (await sandbox.get("/notifications")).json()
         await sandbox.post("/faults", json={"latency_ms": 0})
     await caller.close()
@@ -214,7 +241,15 @@ async def scenario(
     latencies = [
         (r["time"] - sent_at[r["apns_id"]]) * 1000 for r in records if r["apns_id"] in sent_at
     ]
-    return Outcome(name, latencies, failures, bulk_left)
+    return Outcome(
+        name,
+        latencies,
+        failures,
+        bulk_left,
+        bucket_quantile(lag_before, lag_after, 0.99) * 1000,
+        bucket_quantile(lag_before, lag_after, 1.0) * 1000,
+        bulk_rate if bulk_total else None,
+    )
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -232,19 +267,31 @@ async def main_async(args: argparse.Namespace) -> None:
         f" APNs answering after {args.apns_latency_ms} ms, lane concurrency"
         f" {args.lane_concurrency}; call → APNs request:"
     )
-    print("scenario     pushes  failed  p50 ms  p99 ms  p99 ratio to alone")
+    print(
+        "scenario     pushes  failed  p50 ms  p99 ms  p99 ratio to alone"
+        "  (serve's loop lag p99 / max, ms, bucket bounds)"
+    )
     for outcome in outcomes:
         left = (
-            f"  ({outcome.bulk_left} of {args.bulk} bulk pushes still queued at the end)"
-            if outcome.bulk_left is not None
+            f"  (bulk sent at {outcome.bulk_rate:.0f}/s meanwhile; {outcome.bulk_left} of"
+            f" {args.bulk} still queued at the end)"
+            if outcome.bulk_left is not None and outcome.bulk_rate is not None
             else ""
         )
         print(
             f"{outcome.scenario:<11} {len(outcome.latencies):>7} {outcome.failures:>7}"
             f"  {outcome.pct(0.5):>6.1f}  {outcome.pct(0.99):>6.1f}"
-            f"  {outcome.pct(0.99) / alone.pct(0.99):>5.2f}{left}"
+            f"  {outcome.pct(0.99) / alone.pct(0.99):>5.2f}"
+            f"  ({outcome.loop_lag_p99:g} / {outcome.loop_lag_max:g}){left}"
         )
         print_if_taken(args.profile, outcome.scenario.replace(" ", "-"))
+    by_name = {outcome.scenario: outcome for outcome in outcomes}
+    if "dead lane" in by_name and "busy lanes" in by_name:
+        dead, busy = by_name["dead lane"], by_name["busy lanes"]
+        print(
+            f"dead lane against busy lanes (the same traffic, every app healthy): p99"
+            f" {dead.pct(0.99) / busy.pct(0.99):.2f}x, p50 {dead.pct(0.5) / busy.pct(0.5):.2f}x"
+        )
 
 
 def main() -> None:
@@ -263,8 +310,17 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         type=lambda text: text.split(","),
-        default=["alone", "dead lane", "bulk"],
-        help="comma-separated, the first is the reference: alone, dead lane, bulk",
+        default=["alone", "busy lanes", "dead lane", "bulk", "drain"],
+        help="comma-separated, the first is the reference: alone, dead lane, busy lanes,"
+        " bulk, drain"
+        " (the bulk backlog with no calls: how fast it goes when nothing rings)",
+    )
+    parser.add_argument(
+        "--bulk-share",
+        type=float,
+        default=0.05,
+        help="serve --bulk-share-during-calls: the share of a lane's cap bulk may use while"
+        " calls arrive (1: bulk is never slowed down)",
     )
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of serve here")
     asyncio.run(main_async(parser.parse_args()))

@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 #: Frames where a thread waits rather than works.
-IDLE = ("EpollSelector.select", "aiosqlite/core.py:59)", "Condition.wait", "Event.wait")
+IDLE = (
+    "EpollSelector.select",
+    "_worker (concurrent/futures/thread.py",
+    "Condition.wait",
+    "Event.wait",
+)
 
 
 def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
@@ -48,7 +53,7 @@ def summary(raw: Path, top: int = 15) -> str:
     lines = [f"{busy} busy samples; own time:"]
     lines += [f"  {100 * n / busy:5.1f}% {name[:110]}" for name, n in own.most_common(top)]
     lines.append("including callees (ringpush, FastAPI/Starlette, uvicorn, database):")
-    interesting = ("ringpush", "fastapi", "starlette", "uvicorn", "aiosqlite", "asyncpg", "jwt")
+    interesting = ("ringpush", "fastapi", "starlette", "uvicorn", "asyncpg", "jwt")
     chosen = [(k, n) for k, n in inclusive.most_common() if any(w in k for w in interesting)]
     lines += [f"  {100 * n / busy:5.1f}% {name[:110]}" for name, n in chosen[: top * 2]]
     return "\n".join(lines)

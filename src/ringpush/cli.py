@@ -309,6 +309,16 @@ def serve(
             " past the cap).",
         ),
     ] = 500,
+    bulk_share_during_calls: Annotated[
+        float,
+        typer.Option(
+            envvar="RINGPUSH_BULK_SHARE_DURING_CALLS",
+            min=0.0,
+            max=1.0,
+            help="Share of each lane's cap that bulk pushes (POST /v1/pushes) may use while"
+            " calls are arriving (until none came for a second); 1 never slows bulk down.",
+        ),
+    ] = 0.05,
     log_level: Annotated[
         LogLevel,
         typer.Option(envvar="RINGPUSH_LOG_LEVEL", help="Least severe log lines shown."),
@@ -324,7 +334,8 @@ def serve(
         typer.Option(
             envvar="RINGPUSH_CONFIG",
             help="TOML file with any of: host, port, database, state_dir, delivery_lease,"
-            " retention_days, lane_concurrency, log_level, log_format."
+            " retention_days, lane_concurrency, bulk_share_during_calls, log_level,"
+            " log_format."
             " Flags and RINGPUSH_* variables win over it.",
         ),
     ] = None,
@@ -363,6 +374,8 @@ def serve(
             retention_days = float(str(from_file["retention_days"]))
         if "lane_concurrency" in from_file and not given("lane_concurrency"):
             lane_concurrency = int(str(from_file["lane_concurrency"]))
+        if "bulk_share_during_calls" in from_file and not given("bulk_share_during_calls"):
+            bulk_share_during_calls = float(str(from_file["bulk_share_during_calls"]))
         try:
             if "log_level" in from_file and not given("log_level"):
                 log_level = LogLevel(str(from_file["log_level"]))
@@ -381,6 +394,8 @@ def serve(
         fail(f"retention_days must be at least 0.01, got {retention_days:g}")
     if lane_concurrency < 1:
         fail(f"lane_concurrency must be at least 1, got {lane_concurrency}")
+    if not 0 <= bulk_share_during_calls <= 1:
+        fail(f"bulk_share_during_calls must be 0..1, got {bulk_share_during_calls:g}")
 
     try:
         sqlite_path(database)
@@ -395,6 +410,7 @@ def serve(
         lease_seconds=delivery_lease,
         retention_days=retention_days,
         lane_concurrency=lane_concurrency,
+        bulk_share_during_calls=bulk_share_during_calls,
     )
 
     async def run() -> None:

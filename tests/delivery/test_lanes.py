@@ -110,6 +110,9 @@ class Lanes:
         rows = await self.registry.outbox.get_many([p.push_id for p in pushes])
         return [row.state for row in rows]
 
+    def in_flight(self, app_id: str) -> int:
+        return sum(lane.in_flight for lane in self.engine.lanes() if lane.app_id == app_id)
+
     def lane(self, app_id: str) -> CircuitState | None:
         for lane in self.engine.lanes():
             if lane.app_id == app_id:
@@ -272,6 +275,23 @@ async def test_calls_overtake_a_queued_bulk_backlog(lanes: Lanes) -> None:
     await eventually(rang)
     left = sum(1 for state in await lanes.states(bulk) if not state.final)
     assert left > 2000, f"only {left} bulk pushes were still queued when the call went out"
+
+
+async def test_bulk_slows_down_while_calls_arrive_and_speeds_up_after(lanes: Lanes) -> None:
+    """With no call, bulk uses the lane's whole cap (100); a call arriving holds bulk to
+    its share (5% of the cap) until calls have stopped for a second, then bulk fills
+    the cap again."""
+    lanes.sandbox.faults.update({"latency_ms": 300})
+    await lanes.queue("healthy", 3000, urgency=Urgency.BULK)
+    await eventually(lambda: _async(lanes.in_flight("healthy") >= 90))
+    [call] = await lanes.queue("healthy")
+
+    async def rang() -> bool:
+        return bool(lanes.sandbox.notifications(token=call.token))
+
+    await eventually(rang)
+    await eventually(lambda: _async(lanes.in_flight("healthy") <= 5))
+    await eventually(lambda: _async(lanes.in_flight("healthy") >= 90))
 
 
 def _async(value: bool) -> Awaitable[bool]:

@@ -13,7 +13,7 @@ from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.registry import SecretBox, SqlRegistry, open_registry
 from ringpush.registry.call_models import Call, CallState, EndReason
-from ringpush.registry.outbox_models import OutboxPush, PushState
+from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -85,6 +85,54 @@ async def test_pushes_are_due_only_at_their_time(store: SqlRegistry) -> None:
     await store.outbox.enqueue([later])
     assert await store.outbox.claim_due(T0, 10, LEASE) == []
     assert len(await store.outbox.claim_due(T0 + timedelta(seconds=3), 10, LEASE)) == 1
+
+
+async def test_bulk_is_found_and_claimed_lane_by_lane(store: SqlRegistry) -> None:
+    def bulk(app_id: str, environment: Environment, due: datetime) -> OutboxPush:
+        return push(
+            None,
+            app_id=app_id,
+            environment=environment,
+            push_type=PushType.ALERT,
+            urgency=Urgency.BULK,
+            next_attempt_at=due,
+            created_at=due,
+        )
+
+    later = T0 + timedelta(seconds=5)
+    backlog = [bulk("big", Environment.PRODUCTION, T0 - timedelta(seconds=n)) for n in range(30)]
+    await store.outbox.enqueue(
+        [
+            *backlog,
+            bulk("big", Environment.DEVELOPMENT, later),  # not due yet
+            bulk("small", Environment.PRODUCTION, T0),
+            push(app_id="calls", urgency=Urgency.CALL),  # a call: not bulk
+        ]
+    )
+    outbox = store.outbox
+    assert await outbox.due_lanes(Urgency.BULK, T0) == [
+        ("big", Environment.PRODUCTION),
+        ("small", Environment.PRODUCTION),
+    ]
+    assert await outbox.due_lanes(Urgency.BULK, later) == [
+        ("big", Environment.DEVELOPMENT),
+        ("big", Environment.PRODUCTION),
+        ("small", Environment.PRODUCTION),
+    ]
+    assert await outbox.due_lanes(Urgency.CALL, T0) == [("calls", Environment.DEVELOPMENT)]
+
+    # one lane's claim takes its oldest first and nothing of another lane
+    first = await outbox.claim_due(
+        T0, 10, LEASE, urgency=Urgency.BULK, lane=("big", Environment.PRODUCTION)
+    )
+    oldest = sorted(backlog, key=lambda p: p.next_attempt_at)[:10]
+    assert {p.push_id for p in first} == {p.push_id for p in oldest}
+    [small] = await outbox.claim_due(
+        T0, 10, LEASE, urgency=Urgency.BULK, lane=("small", Environment.PRODUCTION)
+    )
+    assert small.app_id == "small"
+    # claimed (leased) pushes are not due again until their lease ends
+    assert await outbox.due_lanes(Urgency.BULK, T0) == [("big", Environment.PRODUCTION)]
 
 
 async def test_finish_and_retry_record_the_outcome(store: SqlRegistry) -> None:

@@ -59,13 +59,19 @@ DRAIN_SECONDS = 5.0
 #: Pushes claimed by one statement at most.
 CLAIM_BATCH = 500
 #: Bulk pushes claimed by one statement at most: a claim holds SQLite's one writer, and
-#: a call being stored waits for the statement under way (``bench/lanes.py``).
-BULK_CLAIM_BATCH = 100
+#: a call being stored waits for the statement under way (``bench/lanes.py``: 100 rows a
+#: statement took call → APNs p99 under a bulk backlog from 20 to 30 ms).
+BULK_CLAIM_BATCH = 32
 #: Pushes dispatched in one go before the claimer lets the event loop run other work
 #: (a request for a call must not wait behind a bulk batch being encoded).
 DISPATCH_SLICE = 32
 #: Pushes one instance holds claimed at once (on the wire and waiting in lanes).
 MAX_HELD = 5000
+#: Calls count as arriving for this long after the last one: bulk sending stays slowed
+#: down (``bulk_share_during_calls``) until none has come for that long.
+CALLS_QUIET_SECONDS = 1.0
+#: The share of a lane's cap bulk pushes may use while calls are arriving.
+DEFAULT_BULK_SHARE_DURING_CALLS = 0.05
 #: How often the outbox depth gauge is refreshed.
 DEPTH_SECONDS = 5.0
 _CIRCUIT_LEVEL = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
@@ -91,6 +97,7 @@ class DeliveryEngine:
         lane_backlog: int = DEFAULT_BACKLOG,
         max_held: int = MAX_HELD,
         breaker: Callable[[], CircuitBreaker] = CircuitBreaker,
+        bulk_share_during_calls: float = DEFAULT_BULK_SHARE_DURING_CALLS,
     ) -> None:
         self.metrics = metrics or DeliveryMetrics()
         self.answers = answers or PushAnswers(registry.notifications)
@@ -104,6 +111,18 @@ class DeliveryEngine:
         self._lease = lease
         self._lane_concurrency = lane_concurrency
         self._lane_backlog = lane_backlog
+        #: What a lane not yet created has room for.
+        self._lane_room = lane_concurrency + lane_backlog
+        #: Bulk pushes a lane may have in flight while calls are arriving: every bulk
+        #: push sent and answered is work for the one event loop and the one SQLite
+        #: writer that each call's request also waits for (``bench/lanes.py``).
+        self._bulk_cap_during_calls = (
+            None
+            if bulk_share_during_calls >= 1
+            else max(1, int(lane_concurrency * bulk_share_during_calls))
+        )
+        self._calls_until = 0.0
+        self._calls_arriving = False
         self._max_held = max_held
         self._breaker = breaker
         self._recorder = OutcomeRecorder(registry, self.metrics, clock)
@@ -113,8 +132,11 @@ class DeliveryEngine:
         self._held: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        #: The last claim round left pushes behind for want of room.
-        self._blocked = False
+        #: The last claim round stopped at MAX_HELD: claim again when a push is done.
+        self._full = False
+        #: The last claim round left bulk in the outbox for lanes without room: claim
+        #: again when one of them has room.
+        self._lanes_full = False
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._closed = False
@@ -232,15 +254,40 @@ class DeliveryEngine:
             await self._take(claimed)
             if self._stopping:
                 return False
-        room = min(BULK_CLAIM_BATCH, self._max_held - len(self._held))
-        full = [key for key, lane in self._lanes.items() if lane.open or lane.saturated]
-        self._blocked = room <= 0 or len(full) > len(open_lanes)
-        if room > 0:
-            claimed = await outbox.claim_due(
-                now, room, self._lease, urgency=Urgency.BULK, skip_lanes=full
-            )
-            more |= len(claimed) == room
-            await self._take(claimed)
+        room = self._max_held - len(self._held)
+        self._full = room <= 0
+        self._lanes_full = False
+        if self._full:
+            return more
+        # Bulk is claimed lane by lane, each as far as it has room: a lane with a backlog
+        # never takes another's room, and no claim walks past the rows of a full lane. A
+        # lane given all it had room for is claimed for again when its backlog has run
+        # down (lane_has_room), not at every answer.
+        for key in await outbox.due_lanes(Urgency.BULK, now):
+            lane = self._lanes.get(key)
+            if lane is not None and lane.open:
+                continue
+            if lane is not None and not lane.hungry:
+                self._lanes_full = True
+                continue
+            wanted = min(room, self._lane_room if lane is None else lane.room)
+            while wanted > 0 and not self._stopping:
+                chunk = min(BULK_CLAIM_BATCH, wanted)
+                claimed = await outbox.claim_due(
+                    now, chunk, self._lease, urgency=Urgency.BULK, lane=key
+                )
+                await self._take(claimed)
+                room -= len(claimed)
+                wanted -= len(claimed)
+                if len(claimed) < chunk:
+                    break  # nothing more due in this lane
+            else:
+                self._lanes_full = True  # it may hold more than it had room for
+            if room <= 0:
+                self._full = True
+                break
+            if self._stopping:
+                break
         return more
 
     async def _take(self, claimed: Sequence[OutboxPush]) -> list[asyncio.Future[None]]:
@@ -249,6 +296,10 @@ class DeliveryEngine:
         if not claimed:
             return []
         self.metrics.claimed.inc(len(claimed))
+        if self._bulk_cap_during_calls is not None and any(
+            push.urgency is Urgency.CALL for push in claimed
+        ):
+            self._call_arrived()
         done = [self._hold(push) for push in claimed]
         for n, push in enumerate(claimed, start=1):
             await self._dispatch(push)
@@ -318,6 +369,8 @@ class DeliveryEngine:
                 backlog=self._lane_backlog,
                 breaker=self._breaker(),
             )
+            if self._calls_arriving:
+                lane.bulk_cap = self._bulk_cap_during_calls
             self._lanes[key] = lane
         return lane
 
@@ -376,8 +429,30 @@ class DeliveryEngine:
         future = self._held.pop(push_id, None)
         if future is not None and not future.done():
             future.set_result(None)
-        if self._blocked and len(self._held) < self._max_held:
+        if self._full and len(self._held) < self._max_held:
+            self._full = False
             self._wake.set()
+
+    # -- calls first, for the whole process ---------------------------------------------
+    def _call_arrived(self) -> None:
+        """Slow bulk sending down in every lane until calls stop arriving."""
+        loop = asyncio.get_running_loop()
+        self._calls_until = loop.time() + CALLS_QUIET_SECONDS
+        if not self._calls_arriving:
+            self._calls_arriving = True
+            for lane in self._lanes.values():
+                lane.bulk_cap = self._bulk_cap_during_calls
+            loop.call_at(self._calls_until, self._calls_quiet)
+
+    def _calls_quiet(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._calls_until:
+            loop.call_at(self._calls_until, self._calls_quiet)
+            return
+        self._calls_arriving = False
+        for lane in self._lanes.values():
+            lane.bulk_cap = None
+            lane.pump()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -418,7 +493,8 @@ class DeliveryEngine:
         log.info("lane %s: probing its APNs endpoint", lane_name(lane.key))
 
     def lane_has_room(self, lane: Lane) -> None:
-        if self._blocked:
+        if self._lanes_full:
+            self._lanes_full = False
             self._wake.set()
 
     # -- apps -------------------------------------------------------------------------

@@ -48,7 +48,7 @@ class LaneOwner(Protocol):
         """The endpoint answered again: the circuit is closed."""
 
     def lane_has_room(self, lane: Lane) -> None:
-        """A saturated lane can take bulk pushes again."""
+        """A lane's backlog ran down: it can take more bulk pushes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,10 @@ class Lane:
             level: deque() for level in Urgency
         }
         self.in_flight = 0
+        #: Bulk pushes in flight, and how many may be while calls are arriving (None:
+        #: as many as the lane's cap allows); set by the engine.
+        self.bulk_in_flight = 0
+        self.bulk_cap: int | None = None
         self.last_error: str | None = None
         self._closed = False
 
@@ -99,9 +103,16 @@ class Lane:
         return sum(len(queue) for queue in self._waiting.values())
 
     @property
-    def saturated(self) -> bool:
-        """Holds all the bulk pushes it should: claim no more bulk for it now."""
-        return self.waiting >= self._backlog
+    def room(self) -> int:
+        """How many more pushes it should be given now: free slots, and a backlog of
+        waiting ones deep enough to keep them busy until the next claim."""
+        return max(0, self._concurrency - self.in_flight) + max(0, self._backlog - self.waiting)
+
+    @property
+    def hungry(self) -> bool:
+        """Its backlog has run down to half: worth a claim. Refilling only then (not at
+        every answer) keeps claims to one per half a backlog of answers."""
+        return self.waiting <= self._backlog // 2
 
     @property
     def open(self) -> bool:
@@ -150,14 +161,23 @@ class Lane:
         while self.in_flight < self._concurrency and (item := self._next()) is not None:
             self._send(*item)
 
+    def pump(self) -> None:
+        """Send what the cap allows now (after the bulk cap was lifted)."""
+        self._pump()
+
     def _send(self, push: OutboxPush, request: PushRequest) -> None:
         self.in_flight += 1
+        if push.urgency is Urgency.BULK:
+            self.bulk_in_flight += 1
         future = self.client.send_request(request, urgent=push.urgency is Urgency.CALL)
         future.add_done_callback(functools.partial(self._answered, push))
 
     def _next(self) -> tuple[OutboxPush, PushRequest] | None:
-        for queue in self._waiting.values():  # in urgency order
+        for level, queue in self._waiting.items():  # in urgency order
             if queue:
+                capped = self.bulk_cap is not None and self.bulk_in_flight >= self.bulk_cap
+                if level is Urgency.BULK and capped:
+                    return None
                 return queue.popleft()
         return None
 
@@ -170,7 +190,9 @@ class Lane:
     def _answered(self, push: OutboxPush, future: asyncio.Future[ApnsResult]) -> None:
         result = future.result()
         self.in_flight -= 1
-        was_saturated = self.saturated
+        if push.urgency is Urgency.BULK:
+            self.bulk_in_flight -= 1
+        was_hungry = self.hungry
         if result.error is not None:
             self.last_error = result.error
         before = self.breaker.state
@@ -182,7 +204,7 @@ class Lane:
             self._owner.lane_opened(self, self._take_waiting())
         else:
             self._pump()
-        if was_saturated and not self.saturated:
+        if self.hungry and not was_hungry:
             self._owner.lane_has_room(self)
 
 

@@ -229,6 +229,21 @@ MIGRATIONS: list[tuple[int, str, list[str | Step]]] = [
             _split_apns_urls,
         ],
     ),
+    (
+        12,
+        "claims per lane: a lane's unfinished pushes of one class together, oldest first",
+        [
+            # Nothing reads these any more (claims go over outbox_claim and outbox_lane),
+            # and every claim and outcome paid for keeping them up to date.
+            "DROP INDEX outbox_due",
+            "DROP INDEX outbox_unfinished",
+            # Claiming bulk for the lanes with room, and finding the lanes with due bulk,
+            # are seeks on this index, however many pushes another lane has queued (a claim
+            # over outbox_claim that left a big backlog out scanned the whole backlog).
+            """CREATE INDEX outbox_lane ON outbox (urgency, app_id, environment, next_attempt_us)
+               WHERE state IN ('pending', 'sending')""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

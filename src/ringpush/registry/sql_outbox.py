@@ -4,8 +4,10 @@ A push that was claimed by a sender that then died becomes due again once its le
 out, so a crash or restart loses nothing (at-least-once; the apns-id stays the same on
 every attempt, so duplicates are recognisable). ``next_attempt_us`` is when an unfinished
 push may next be claimed: for a pending push its due time, for a leased one the end of
-its lease. Claims take one urgency class at a time, oldest due first, over the
-``outbox_claim`` index, and can leave out the lanes the sender has no room for.
+its lease. Claims take one urgency class at a time, oldest due first: of every lane over
+the ``outbox_claim`` index (calls, which must not wait for a lane to be named), or of one
+lane over ``outbox_lane`` (bulk, claimed for each lane as far as it has room; the lanes
+with due pushes are found by one seek per lane, :meth:`SqlOutbox.due_lanes`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ TOKEN = "device-token"
 _FINISH = """UPDATE outbox SET state = ?, status = ?, reason = ?, updated_us = ?,
                    lease_until_us = NULL
                WHERE push_id = ? AND state = 'sending'"""
+#: Outcomes written by one statement at most: a write holds SQLite's one writer, and a
+#: call being stored waits for the statement under way (``bench/lanes.py``).
+FINISH_CHUNK = 32
 
 
 class SqlOutbox:
@@ -99,10 +104,12 @@ class SqlOutbox:
         *,
         urgency: Urgency | None = None,
         skip_lanes: Sequence[tuple[str, Environment]] = (),
+        lane: tuple[str, Environment] | None = None,
     ) -> list[OutboxPush]:
         """Take up to ``limit`` due pushes of one urgency class (every class, most urgent
         first, when None), pending ones and ones whose sender's lease ran out, leaving
-        out the pushes of ``skip_lanes`` ((app, environment) pairs).
+        out the pushes of ``skip_lanes`` ((app, environment) pairs), or only those of
+        ``lane``.
 
         One statement per class, so the rows chosen are the rows leased; on PostgreSQL
         the choice locks them and skips rows another instance is claiming at that
@@ -113,8 +120,37 @@ class SqlOutbox:
         for level in classes:
             if len(claimed) >= limit:
                 break
-            claimed.extend(await self._claim(now, limit - len(claimed), lease, level, skip_lanes))
+            claimed.extend(
+                await self._claim(now, limit - len(claimed), lease, level, skip_lanes, lane)
+            )
         return claimed
+
+    async def due_lanes(self, urgency: Urgency, now: datetime) -> list[tuple[str, Environment]]:
+        """The lanes holding pushes of ``urgency`` due at ``now``.
+
+        A loose index scan: one seek on ``outbox_lane`` per app and one per lane with
+        unfinished pushes of the class, each to the lane's earliest, so the cost follows
+        the number of lanes, not of the pushes queued in them. (Single-column ranges
+        only: SQLite walks a row-value range ``(app_id, environment) > (?, ?)`` through
+        every row of the lane it starts in.)
+        """
+        at = to_us(now)
+        due: list[tuple[str, Environment]] = []
+        first = """SELECT app_id, environment, next_attempt_us FROM outbox
+                   WHERE state IN ('pending', 'sending') AND urgency = ?"""
+        order = " ORDER BY app_id, environment, next_attempt_us LIMIT 1"
+        row = await self._db.fetchone(first + order, (int(urgency),))
+        while row is not None:
+            app_id = row[0]
+            while row is not None:  # the app's lanes
+                if row[2] <= at:
+                    due.append((app_id, Environment(row[1])))
+                row = await self._db.fetchone(
+                    first + " AND app_id = ? AND environment > ?" + order,
+                    (int(urgency), app_id, row[1]),
+                )
+            row = await self._db.fetchone(first + " AND app_id > ?" + order, (int(urgency), app_id))
+        return due
 
     async def _claim(
         self,
@@ -123,10 +159,14 @@ class SqlOutbox:
         lease: timedelta,
         urgency: Urgency,
         skip_lanes: Sequence[tuple[str, Environment]],
+        lane: tuple[str, Environment] | None,
     ) -> list[OutboxPush]:
         at, until = to_us(now), to_us(now + lease)
         skip = " AND NOT (app_id = ? AND environment = ?)" * len(skip_lanes)
         skipped = [value for app_id, env in skip_lanes for value in (app_id, env.value)]
+        if lane is not None:
+            skip += " AND app_id = ? AND environment = ?"
+            skipped += [lane[0], lane[1].value]
         rows = await self._db.fetchall(
             f"""UPDATE outbox SET state = 'sending', lease_until_us = ?, next_attempt_us = ?,
                     attempts = attempts + 1, updated_us = ?
@@ -166,7 +206,8 @@ class SqlOutbox:
     async def _write_finished(self) -> None:
         try:
             while self._finishing:
-                batch, self._finishing = self._finishing, []
+                batch = self._finishing[:FINISH_CHUNK]
+                del self._finishing[:FINISH_CHUNK]
                 rows = [row for row, _ in batch]
 
                 async def write(db: Executor, rows: list[tuple[Any, ...]] = rows) -> None:

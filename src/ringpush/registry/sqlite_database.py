@@ -1,51 +1,137 @@
-"""SQLite through aiosqlite: one connection, WAL mode, writes serialised by a lock.
+"""SQLite: one writer connection, one reader, WAL mode, writes serialised by a lock.
 
 Every statement holds an asyncio lock, and a transaction of several statements runs under
 ``BEGIN IMMEDIATE``, so concurrent requests on the one connection never interleave (nor
 read each other's uncommitted rows) and another process on the same file waits
 (``busy_timeout``) instead of failing. A lone statement commits on its own: one trip to
-aiosqlite's thread instead of three (BEGIN, statement, COMMIT), which is most of a call's
-latency on SQLite.
+the connection's thread (:mod:`ringpush.registry.sqlite_thread`) instead of three.
 
 Each commit waits for the disk (WAL, ``synchronous=FULL``: a stored call survives a power
 cut). So that concurrent requests do not queue behind one flush each, :meth:`grouped`
 work is committed in groups: whatever arrived while the previous group was being written
-goes into the next transaction, each piece in a savepoint of its own.
+goes into the next transaction, each piece in a savepoint of its own, and the whole group
+is one trip to the thread, every statement of it run there back to back.
+
+Checkpoints (copying the WAL back into the database file) run on a connection of their
+own, every second, not inside whichever commit crosses SQLite's threshold: that commit
+held the writer for the whole copy (tens to hundreds of milliseconds under a bulk
+campaign), and every call being stored waited for it. A passive checkpoint does not
+block the writer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from ringpush.registry.database import Args, Dialect, Executor, Row
 from ringpush.registry.priority_lock import PriorityLock
+from ringpush.registry.sqlite_thread import OnThread, SqliteThread, run_to_end
+
+log = logging.getLogger("ringpush.registry")
 
 T = TypeVar("T")
 _Work = tuple[Callable[[Executor], Awaitable[Any]], "asyncio.Future[Any]"]
+#: What each piece of a group came to: its error, or its result.
+_Outcome = tuple[BaseException | None, Any]
 
 #: Tries at switching a new file to WAL (about 100 ms apart) before giving up.
 WAL_ATTEMPTS = 50
+#: How often the WAL is copied back into the database file.
+CHECKPOINT_SECONDS = 1.0
+
+
+def _writer_setup(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout=5000")
+    _use_wal(conn)
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+
+
+def _checkpointer_setup(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout=5000")
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _reader_setup(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA query_only=ON")
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL. Several processes opening a new file at once can get
+    "database is locked" here at once, without the busy timeout (SQLite does not wait
+    where waiting could deadlock), so this waits and tries again itself (on the
+    connection's thread, not the event loop)."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 + random.random() * 0.1)
+
+
+def _execute_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Args]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _commit_group(
+    conn: sqlite3.Connection, works: list[Callable[[Executor], Awaitable[Any]]]
+) -> list[_Outcome]:
+    """One transaction for a group, on the connection's thread; a piece that fails is
+    undone alone (its savepoint), and if the commit fails none of it happened."""
+    executor = OnThread(conn)
+    outcomes: list[_Outcome] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            conn.execute("SAVEPOINT grouped")
+            try:
+                result = run_to_end(work(executor))
+            except Exception as exc:
+                conn.execute("ROLLBACK TO grouped")
+                conn.execute("RELEASE grouped")
+                outcomes.append((exc, None))
+            else:
+                conn.execute("RELEASE grouped")
+                outcomes.append((None, result))
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
 
 
 class _Connection:
     """The executor inside a transaction: the lock is already held."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: SqliteThread) -> None:
         self._db = db
 
     async def execute(self, sql: str, args: Args = ()) -> int:
-        cursor = await self._db.execute(sql, args)
-        return cursor.rowcount
+        return await self._db.execute(sql, args)
 
     async def executemany(self, sql: str, rows: Sequence[Args]) -> None:
         await self._db.executemany(sql, rows)
@@ -55,13 +141,14 @@ class _Connection:
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
-        # One trip to aiosqlite's thread (execute, then fetch, would be two).
-        return cast(list[Row], list(await self._db.execute_fetchall(sql, args)))
+        return await self._db.fetchall(sql, args)
 
 
 class SqliteDatabase:
-    def __init__(self, db: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, db: SqliteThread, reader: SqliteThread, checkpointer: SqliteThread) -> None:
         self._db = db
+        self._checkpointer = checkpointer
+        self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_loop())
         #: Plain SELECTs go to a connection of their own: in WAL mode a reader sees the
         #: last commit and waits for no writer, so looking up a callee's devices never
         #: queues behind a bulk campaign's writes.
@@ -79,47 +166,31 @@ class SqliteDatabase:
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteDatabase:
-        db = await aiosqlite.connect(str(path), isolation_level=None)
+        opened: list[SqliteThread] = []
         try:
-            db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA busy_timeout=5000")
-            await cls._use_wal(db)
-            await db.execute("PRAGMA foreign_keys=ON")
+            for setup in (_writer_setup, _reader_setup, _checkpointer_setup):
+                opened.append(await SqliteThread.open(str(path), setup))
         except BaseException:
-            await db.close()  # or its thread outlives us and keeps the process alive
+            for connection in opened:
+                await connection.close()
             raise
-        try:
-            reader = await aiosqlite.connect(str(path), isolation_level=None)
-        except BaseException:
-            await db.close()
-            raise
-        try:
-            reader.row_factory = aiosqlite.Row
-            await reader.execute("PRAGMA busy_timeout=5000")
-            await reader.execute("PRAGMA query_only=ON")
-        except BaseException:
-            await reader.close()
-            await db.close()
-            raise
-        return cls(db, reader)
-
-    @staticmethod
-    async def _use_wal(db: aiosqlite.Connection) -> None:
-        """Switch the file to WAL. Several processes opening a new file at once can get
-        "database is locked" here at once, without the busy timeout (SQLite does not
-        wait where waiting could deadlock), so this waits and tries again itself."""
-        for attempt in range(WAL_ATTEMPTS):
-            try:
-                await db.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(0.05 + random.random() * 0.1)
+        return cls(*opened)
 
     async def close(self) -> None:
+        self._checkpoints.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._checkpoints
+        await self._checkpointer.close()
         await self._reader.close()
-        await self._db.close()
+        await self._db.close()  # the last connection to close checkpoints what is left
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await self._checkpointer.run(_checkpoint, self._checkpointer.connection)
+            except sqlite3.Error as exc:  # busy or locked: the next round will do
+                log.debug("WAL checkpoint skipped: %s", exc)
 
     @asynccontextmanager
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[Executor]:
@@ -130,13 +201,15 @@ class SqliteDatabase:
                 yield self._plain
             except BaseException:
                 # Also on cancellation, even of the BEGIN itself: the statement still
-                # runs on aiosqlite's thread, and the ROLLBACK queued behind it must
+                # runs on the connection's thread, and the ROLLBACK queued behind it must
                 # undo it, or the next transaction would find one open.
                 await asyncio.shield(self._rollback())
                 raise
             await asyncio.shield(self._db.execute("COMMIT"))
 
     async def grouped(self, work: Callable[[Executor], Awaitable[T]], *, urgent: bool = False) -> T:
+        """Run ``work`` in the next group commit. On SQLite it runs on the connection's
+        thread, so it may await only the executor it is given."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         (self._urgent_group if urgent else self._group).append((work, future))
         if self._grouping is None:
@@ -151,23 +224,15 @@ class SqliteDatabase:
                     group, self._urgent_group = self._urgent_group, []
                 else:
                     group, self._group = self._group, []
-                done: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+                works = [work for work, _ in group]
                 try:
-                    async with self.transaction(urgent=urgent) as db:
-                        for work, future in group:
-                            await db.execute("SAVEPOINT grouped")
-                            try:
-                                result = await work(db)
-                            except Exception as exc:  # undone alone
-                                await db.execute("ROLLBACK TO grouped")
-                                await db.execute("RELEASE grouped")
-                                done.append((future, exc, None))
-                            else:
-                                await db.execute("RELEASE grouped")
-                                done.append((future, None, result))
+                    async with self._lock.hold(urgent=urgent):
+                        outcomes = await asyncio.shield(
+                            self._db.run(_commit_group, self._db.connection, works)
+                        )
                 except Exception as exc:  # the commit failed: none of it happened
-                    done = [(future, exc, None) for _, future in group]
-                for future, error, result in done:
+                    outcomes = [(exc, None)] * len(group)
+                for (_, future), (error, result) in zip(group, outcomes, strict=True):
                     if future.done():
                         continue
                     if error is not None:
@@ -186,8 +251,8 @@ class SqliteDatabase:
             return await self._plain.execute(sql, args)
 
     async def executemany(self, sql: str, rows: Sequence[Args]) -> None:
-        async with self.transaction() as db:
-            await db.executemany(sql, rows)
+        async with self._lock.hold():  # one transaction, one trip
+            await asyncio.shield(self._db.run(_execute_many, self._db.connection, sql, rows))
 
     async def fetchone(self, sql: str, args: Args = ()) -> Row | None:
         rows = await self.fetchall(sql, args)
@@ -195,7 +260,7 @@ class SqliteDatabase:
 
     async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
         if sql.lstrip()[:6].upper() == "SELECT":  # committed data only, never waits
-            return cast(list[Row], list(await self._reader.execute_fetchall(sql, args)))
+            return await self._reader.fetchall(sql, args)
         async with self._lock.hold():  # UPDATE … RETURNING: a write
             return await self._plain.fetchall(sql, args)
 

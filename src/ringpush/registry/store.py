@@ -58,10 +58,15 @@ class Outbox(Protocol):
         *,
         urgency: Urgency | None = None,
         skip_lanes: Sequence[tuple[str, Environment]] = (),
+        lane: tuple[str, Environment] | None = None,
     ) -> list[OutboxPush]:
         """Take up to ``limit`` due pushes (and ones whose sender's lease ran out) of one
-        urgency class, or of all, most urgent first; none of ``skip_lanes``. Each push is
-        claimed by exactly one sender per attempt."""
+        urgency class, or of all, most urgent first; none of ``skip_lanes``, or only
+        those of ``lane``. Each push is claimed by exactly one sender per attempt."""
+
+    async def due_lanes(self, urgency: Urgency, now: datetime) -> list[tuple[str, Environment]]:
+        """The (app, environment) lanes with pushes of ``urgency`` due at ``now``, found
+        at a cost that follows the number of lanes, not of the pushes queued."""
 
     async def defer(self, push_ids: Sequence[str], until: datetime, now: datetime) -> int:
         """Claimed pushes not tried now: due at ``until``, the claim not an attempt."""

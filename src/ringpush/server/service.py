@@ -18,10 +18,11 @@ from pathlib import Path
 
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
-from ringpush.delivery.engine import DeliveryEngine, utc_now
+from ringpush.delivery.engine import DEFAULT_BULK_SHARE_DURING_CALLS, DeliveryEngine, utc_now
 from ringpush.delivery.lane import DEFAULT_CONCURRENCY
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
+from ringpush.loop_lag import LoopLagMonitor
 from ringpush.registry.app_cache import AppCache
 from ringpush.registry.connect import open_registry, redacted
 from ringpush.registry.sealing import load_secret_box
@@ -49,6 +50,8 @@ class ServeSettings:
     lease_seconds: float = 60.0
     #: Pushes each lane (app, APS environment) keeps in flight; a call's push goes past.
     lane_concurrency: int = DEFAULT_CONCURRENCY
+    #: The share of a lane's cap bulk pushes may use while calls are arriving (1: all).
+    bulk_share_during_calls: float = DEFAULT_BULK_SHARE_DURING_CALLS
     #: Finished pushes (the delivery log) and ended calls are deleted after this long.
     retention_days: float = 30.0
     retention_sweep_seconds: float = RETENTION_SWEEP_SECONDS
@@ -62,6 +65,7 @@ _CONFIG_KEYS = {
     "delivery_lease": float,
     "retention_days": float,
     "lane_concurrency": int,
+    "bulk_share_during_calls": float,
     "log_level": str,
     "log_format": str,
 }
@@ -69,8 +73,8 @@ _CONFIG_KEYS = {
 
 def read_config_file(path: Path) -> dict[str, object]:
     """A TOML file of serve settings (``host``, ``port``, ``database``, ``state_dir``,
-    ``delivery_lease``, ``retention_days``, ``lane_concurrency``, ``log_level``,
-    ``log_format``); unknown keys
+    ``delivery_lease``, ``retention_days``, ``lane_concurrency``,
+    ``bulk_share_during_calls``, ``log_level``, ``log_format``); unknown keys
     and wrong types are errors, not silently ignored."""
     import tomllib
 
@@ -104,6 +108,7 @@ class RingpushService:
         self._ring_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self._metrics: DeliveryMetrics | None = None
+        self._loop_lag: LoopLagMonitor | None = None
         self._calls: CallService | None = None
         self.admin_key = ""
         self.admin_key_file: Path | None = None
@@ -114,6 +119,8 @@ class RingpushService:
         box = load_secret_box(settings.state_dir / "secret.json")
         self.registry = await open_registry(settings.database, box)
         metrics = self._metrics = DeliveryMetrics()
+        self._loop_lag = LoopLagMonitor(metrics.registry)
+        self._loop_lag.start()
         self._clients = ApnsClients(
             tokens=self.registry.provider_tokens, on_signed=metrics.provider_tokens_signed.inc
         )
@@ -126,6 +133,7 @@ class RingpushService:
             apps=apps,
             lease=timedelta(seconds=settings.lease_seconds),
             lane_concurrency=settings.lane_concurrency,
+            bulk_share_during_calls=settings.bulk_share_during_calls,
             metrics=metrics,
         )
         await engine.listen()
@@ -181,6 +189,8 @@ class RingpushService:
             await asyncio.sleep(period)
 
     async def stop(self) -> None:
+        if self._loop_lag is not None:
+            await self._loop_lag.stop()
         for task in (self._ring_task, self._retention_task):
             if task is not None:
                 task.cancel()
