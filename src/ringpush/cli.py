@@ -270,13 +270,13 @@ def serve(
         int, typer.Option(envvar="RINGPUSH_PORT", min=0, max=65535, help="HTTP port (0: any free).")
     ] = 8080,
     database: Annotated[
-        str,
+        str | None,
         typer.Option(
             envvar="RINGPUSH_DATABASE",
-            help="sqlite:///path (the default, one instance) or postgresql://user@host:port/db"
-            " (several instances on one database).",
+            help="sqlite:///path (one instance; by default ringpush.db in --state-dir, beside"
+            " the keys) or postgresql://user@host:port/db (several instances on one database).",
         ),
-    ] = "sqlite:///.ringpush/ringpush.db",
+    ] = None,
     state_dir: Annotated[
         Path,
         typer.Option(
@@ -384,8 +384,11 @@ def serve(
         except ValueError as exc:
             fail(f"config file {config}: {exc}")
     from ringpush.registry.connect import sqlite_path
+    from ringpush.registry.sealing import StateFileError
     from ringpush.registry.store import RegistryError
 
+    if database is None:  # beside the keys that seal its secrets
+        database = f"sqlite:///{state_dir / 'ringpush.db'}"
     if not 0 <= port <= 65535:
         fail(f"port must be 0..65535, got {port}")
     if delivery_lease < 1:  # a config file's values skip the flags' own checks
@@ -420,7 +423,7 @@ def serve(
             loop.add_signal_handler(signum, stop.set)
         try:
             await serve_until_stopped(settings, typer.echo, stop)
-        except RegistryError as exc:  # database unreachable, another master key
+        except (RegistryError, StateFileError) as exc:  # database, keys, state files
             fail(str(exc))
         except OSError as exc:
             fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

@@ -17,6 +17,7 @@ from ringpush.apns.result import ApnsResult
 from ringpush.sandbox import Sandbox
 
 BUNDLE = "com.example.app"
+ALERT = {"aps": {"alert": "hello"}}
 
 
 class LiftResetOnDrop:
@@ -255,3 +256,35 @@ async def test_certificate_from_p12_works_too(sandbox: Sandbox) -> None:
     token = sandbox.issue_token(BUNDLE, PushType.VOIP)
     async with ApnsClient(credentials, base_url=sandbox.url(), ca_file=sandbox.ca_file) as client:
         assert (await client.send(Notification.voip(BUNDLE, token, {}))).sent
+
+
+async def test_a_stream_reset_as_malformed_is_a_final_failure_never_resent(
+    sandbox: Sandbox, credentials: TokenCredentials
+) -> None:
+    """A strict peer answers a request it finds malformed with RST_STREAM PROTOCOL_ERROR;
+    the same request would get the same answer, so it is sent once and fails for good."""
+    token = sandbox.issue_token(BUNDLE, PushType.ALERT)
+    sandbox.faults.update({"reset_stream_code": 0x1})
+    async with client_for(sandbox, credentials, request_timeout=2.0) as client:
+        result = await client.send(Notification.for_app(BUNDLE, PushType.ALERT, token, ALERT))
+    assert not result.sent
+    assert result.reason_label == "stream_protocol_error"
+    assert result.action is Action.FIX_REQUEST
+    assert result.attempts == 1
+    assert sandbox.stats.streams_reset == 1
+
+
+async def test_a_refused_stream_is_resent_with_backoff_not_at_once(
+    sandbox: Sandbox, credentials: TokenCredentials
+) -> None:
+    """A peer that refuses every stream: the push goes again, same apns-id, after a
+    growing wait, until its deadline; not thousands of times a second."""
+    token = sandbox.issue_token(BUNDLE, PushType.ALERT)
+    sandbox.faults.update({"reset_stream_code": 0x7})
+    async with client_for(sandbox, credentials, request_timeout=1.5) as client:
+        result = await client.send(Notification.for_app(BUNDLE, PushType.ALERT, token, ALERT))
+    assert not result.sent
+    assert result.reason_label == "stream_reset"
+    assert result.action is Action.RETRY_LATER  # delivery retries it later, with backoff
+    # 50 ms doubling (with jitter) within 1.5 s: a handful of tries at most
+    assert 2 <= sandbox.stats.streams_reset <= 8, sandbox.stats.streams_reset

@@ -95,6 +95,26 @@ def test_collapse_id_of_64_bytes_passes_and_65_fails() -> None:
     assert caught.value.reason is ApnsReason.BAD_COLLAPSE_ID
 
 
+@pytest.mark.parametrize(
+    "collapse_id", ["a\r\nx-injected: 1", "a\nb", "a\x00", "a b", "caf\u00e9", "ok\n", ""]
+)
+def test_collapse_id_must_be_visible_ascii(collapse_id: str) -> None:
+    """It goes out as a header value: CR, LF or NUL there would end the header (or the
+    stream, at a strict peer)."""
+    with pytest.raises(InvalidNotification, match="visible ASCII") as caught:
+        Notification.for_app(
+            BUNDLE, "alert", TOKEN, {"aps": {"alert": "hi"}}, collapse_id=collapse_id
+        ).encode()
+    assert caught.value.reason is ApnsReason.BAD_COLLAPSE_ID
+
+
+@pytest.mark.parametrize("topic", ["com.example.app\r\nx: 1", "com.example.app\n", "a b", "a..b"])
+def test_topic_must_be_a_bundle_id(topic: str) -> None:
+    with pytest.raises(InvalidNotification) as caught:
+        Notification(TOKEN, topic, PushType.ALERT, {"aps": {"alert": "hi"}}).encode()
+    assert caught.value.reason is ApnsReason.BAD_TOPIC
+
+
 def test_priority_must_be_allowed_for_the_push_type() -> None:
     with pytest.raises(InvalidNotification, match="priority 10 is not allowed") as caught:
         Notification.for_app(
@@ -111,6 +131,8 @@ def test_apns_id_must_be_a_lowercase_uuid() -> None:
     with pytest.raises(InvalidNotification) as caught:
         Notification.voip(BUNDLE, TOKEN, {}, apns_id="not-a-uuid").encode()
     assert caught.value.reason is ApnsReason.BAD_MESSAGE_ID
+    with pytest.raises(InvalidNotification):  # a trailing newline is not a UUID either
+        Notification.voip(BUNDLE, TOKEN, {}, apns_id=kept + "\n").encode()
 
 
 def test_each_encode_of_an_unnamed_push_gets_a_fresh_id() -> None:

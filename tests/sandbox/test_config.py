@@ -32,6 +32,9 @@ def test_fault_update_is_partial() -> None:
         {"too_many_requests_tokens": "abcd"},
         {"too_many_requests_tokens": ["xyz"]},
         {"shutdown": "yes"},
+        {"reset_stream_code": 0},
+        {"reset_stream_code": True},
+        {"reset_stream_code": "1"},
         {"no_such_knob": 1},
     ],
 )

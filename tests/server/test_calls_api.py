@@ -4,98 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from ringpush.apns.credentials import generate_signing_key
-from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
-from ringpush.delivery.calls import CallService
-from ringpush.delivery.clients import ApnsClients
-from ringpush.delivery.engine import DeliveryEngine, utc_now
-from ringpush.delivery.pushes import PushService
-from ringpush.registry import SecretBox, SqlRegistry
-from ringpush.sandbox import Sandbox
-from ringpush.server.app import create_app
-from ringpush.server.auth import Authenticator
-from ringpush.server.embedded import EmbeddedHttpServer
-from ringpush.server.state import ServerState
-
-ADMIN = {"Authorization": "Bearer rpa_" + "c" * 40}
-
-
-@dataclass
-class Stack:
-    http: httpx.AsyncClient
-    sandbox: Sandbox
-    service: dict[str, str]
-
-    async def user(self, user_id: str) -> dict[str, str]:
-        minted = await self.http.post(
-            "/v1/apps/demo/user-tokens", headers=ADMIN, json={"user_id": user_id}
-        )
-        return {"Authorization": f"Bearer {minted.json()['token']}"}
-
-    async def device(self, user: dict[str, str], device_id: str) -> str:
-        token = self.sandbox.issue_token("com.example.app", PushType.VOIP, Environment.DEVELOPMENT)
-        response = await self.http.put(
-            f"/v1/devices/{device_id}",
-            headers=user,
-            json={"token": token, "push_type": "voip", "environment": "development"},
-        )
-        assert response.status_code == 201, response.text
-        return token
+from tests.server.stack import ADMIN, Stack, running_stack
 
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    key = generate_signing_key()
-    sandbox = Sandbox()
-    sandbox.register_key(key.key_id, key.team_id, key.pem)
-    await sandbox.start(control_port=None)
-    registry = await SqlRegistry.open_sqlite(
-        tmp_path / "calls.db", SecretBox({"k": b"\4" * 32}, "k")
-    )
-    clients = ApnsClients(request_timeout=5)
-    engine = DeliveryEngine(registry, clients, poll_seconds=0.05)
-    engine.start()
-    calls = CallService(registry, engine, utc_now)
-    pushes = PushService(registry, engine, utc_now)
-    authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
-    server = EmbeddedHttpServer(
-        create_app(ServerState(registry, authenticator, calls, pushes, engine))
-    )
-    port = await server.start()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        created = await http.put(
-            "/v1/apps/demo",
-            headers=ADMIN,
-            json={
-                "bundle_id": "com.example.app",
-                "team_id": key.team_id,
-                "key_id": key.key_id,
-                "signing_key": key.pem.decode(),
-                "default_environment": "development",
-                "apns_url": sandbox.url(Environment.DEVELOPMENT),
-                "ca_pem": sandbox.ca_pem.decode(),
-            },
-        )
-        assert created.status_code == 200, created.text
-        minted = await http.post("/v1/apps/demo/service-keys", headers=ADMIN, json={})
-        service = {"Authorization": f"Bearer {minted.json()['key']}"}
-        try:
-            yield Stack(http, sandbox, service)
-        finally:
-            await server.stop()
-            await engine.stop()
-            await clients.close()
-            await registry.close()
-            await sandbox.stop()
+    async with running_stack(f"sqlite:///{tmp_path / 'calls.db'}") as running:
+        yield running
 
 
 async def test_a_call_rings_every_voip_device_of_the_callee(stack: Stack) -> None:
@@ -241,6 +162,19 @@ async def test_push_rules_are_checked_before_queueing(stack: Stack) -> None:
     )
     assert background.status_code == 422
     assert "BadPriority" in background.json()["error"]["message"]
+    for collapse_id in ("a\r\nx-injected: 1", "a\u0000", "caf\u00e9"):
+        injected = await stack.http.post(
+            "/v1/pushes",
+            headers=stack.service,
+            json={
+                "user_id": "bob",
+                "push_type": "alert",
+                "payload": {"aps": {"alert": "hi"}},
+                "collapse_id": collapse_id,
+            },
+        )
+        assert injected.status_code == 422, injected.text
+        assert "collapse_id" in injected.json()["error"]["message"]
     big = await stack.http.post(
         "/v1/pushes",
         headers=stack.service,

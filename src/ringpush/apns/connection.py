@@ -24,7 +24,7 @@ from ringpush.apns.h2_session import (
     StreamRefused,
 )
 from ringpush.apns.pending import PendingPush
-from ringpush.apns.transport import TransportFailure
+from ringpush.apns.transport import TransportFailure, reset_failure
 
 if TYPE_CHECKING:
     from ringpush.apns.pool import ConnectionPool
@@ -81,7 +81,12 @@ class ApnsConnection(asyncio.Protocol):
             elif isinstance(event, StreamRefused):
                 push = pending.pop(event.stream_id, None)
                 if push is not None:
-                    pool.hand_back(push, "stream reset by APNs", TransportFailure.STREAM_RESET)
+                    failure = reset_failure(event.error_code)
+                    why = f"stream reset by APNs (error code {event.error_code:#x})"
+                    if failure is TransportFailure.STREAM_PROTOCOL_ERROR:
+                        push.fail(why, failure)  # never resent as it is
+                    else:
+                        pool.hand_back(push, why, failure)
                 freed = True
             elif isinstance(event, GoingAway):
                 self.retired = True

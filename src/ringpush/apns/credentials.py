@@ -27,7 +27,7 @@ _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
 def check_apple_id(value: str, what: str) -> str:
-    if not _APPLE_ID.match(value):
+    if not _APPLE_ID.fullmatch(value):
         raise CredentialsError(f"{what} must be 10 upper-case letters or digits, got {value!r}")
     return value
 

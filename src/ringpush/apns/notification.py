@@ -25,12 +25,17 @@ MAX_COLLAPSE_ID_BYTES = 64
 #: APNs stores a push for at most 30 days; a later expiration is pointless.
 MAX_STORAGE_SECONDS = 30 * 24 * 3600
 
+#: ``apns-collapse-id``: visible ASCII only. A header value must never carry CR, LF or
+#: NUL (a strict peer resets the stream, a lax one could read a second header).
+_COLLAPSE_ID = re.compile(r"^[\x21-\x7e]+$")
+#: ``apns-topic``: a bundle id and its push-type suffix (``.voip``, ``.complication``…).
+_TOPIC = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def is_canonical_apns_id(value: str) -> bool:
     """True for a lowercase 8-4-4-4-12 UUID, the form Apple documents for ``apns-id``."""
-    return _CANONICAL_UUID.match(value) is not None
+    return _CANONICAL_UUID.fullmatch(value) is not None
 
 
 def new_apns_id() -> str:
@@ -137,6 +142,11 @@ class Notification:
             )
         if not self.topic:
             raise InvalidNotification("apns-topic is required", ApnsReason.MISSING_TOPIC)
+        if _TOPIC.fullmatch(self.topic) is None:
+            raise InvalidNotification(
+                "apns-topic must be a bundle id (letters, digits, '-' and '.')",
+                ApnsReason.BAD_TOPIC,
+            )
         rules = self.push_type.rules
         priority = rules.default_priority if self.priority is None else self.priority
         if priority not in rules.priorities:
@@ -176,6 +186,12 @@ class Notification:
                 raise InvalidNotification(
                     f"apns-collapse-id is {size} bytes,"
                     f" over the {MAX_COLLAPSE_ID_BYTES}-byte limit",
+                    ApnsReason.BAD_COLLAPSE_ID,
+                )
+            if _COLLAPSE_ID.fullmatch(self.collapse_id) is None:
+                raise InvalidNotification(
+                    "apns-collapse-id must be visible ASCII (no spaces, control characters"
+                    " or non-ASCII)",
                     ApnsReason.BAD_COLLAPSE_ID,
                 )
             headers.append((b"apns-collapse-id", self.collapse_id.encode()))

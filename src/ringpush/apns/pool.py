@@ -26,7 +26,11 @@ from ringpush.apns.listener import ApnsListener
 from ringpush.apns.pending import PendingPush
 from ringpush.apns.reasons import ApnsReason
 from ringpush.apns.transport import TransportFailure, connect_failure
+from ringpush.backoff import retry_delay
 
+#: A push whose stream or connection failed is sent again after 50 ms, doubling (with
+#: jitter), until its deadline.
+RESEND_BASE_SECONDS = 0.05
 #: Reconnect backoff: 0.1 s doubling to 10 s, with jitter.
 BACKOFF_BASE_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 10.0
@@ -106,17 +110,36 @@ class ConnectionPool:
         self, push: PendingPush, why: str, failure: TransportFailure, *, counted: bool = True
     ) -> None:
         """A connection could not finish ``push``: resend it, same apns-id, until its
-        deadline (the request timeout) has passed."""
+        deadline (the request timeout) has passed.
+
+        A push the peer never processed (``counted=False``: after GOAWAY) goes again at
+        once, on another connection; one whose stream or connection failed goes again
+        after a backoff, so a peer that keeps failing it is not sent it thousands of times
+        a second."""
         if not counted:
             push.attempts -= 1
         if push.future.done():
             return
-        if self._closing or push.deadline <= time.monotonic():
+        now = time.monotonic()
+        delay = 0.0 if not counted else retry_delay(push.attempts, base=RESEND_BASE_SECONDS)
+        if self._closing or push.deadline <= now + delay:
             push.fail(why, failure)
             return
         push.last_error = why
         push.last_failure = failure
+        if delay == 0.0:
+            self._queue_of(push).appendleft(push)
+        else:
+            asyncio.get_running_loop().call_later(delay, self._resend, push)
+
+    def _resend(self, push: PendingPush) -> None:
+        if push.future.done():
+            return
+        if self._closing:
+            push.fail(push.last_error or "client closed", TransportFailure.CLIENT_CLOSED)
+            return
         self._queue_of(push).appendleft(push)
+        self._dispatch()
 
     def capacity_changed(self, connection: ApnsConnection) -> None:
         if self._urgent or self._waiting:

@@ -39,6 +39,8 @@ class ApnsResult:
     @property
     def action(self) -> Action:
         if self.status == NO_RESPONSE:
+            if self.failure is TransportFailure.STREAM_PROTOCOL_ERROR:
+                return Action.FIX_REQUEST  # the peer found the request malformed
             return Action.RETRY_LATER
         if self.reason is not None:
             return self.reason.action

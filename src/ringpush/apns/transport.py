@@ -20,10 +20,26 @@ class TransportFailure(StrEnum):
     TIMEOUT = "timeout"
     #: The connection dropped with the push in flight.
     CONNECTION_LOST = "connection_lost"
-    #: The peer reset the push's stream.
+    #: The peer reset the push's stream without processing it (REFUSED_STREAM and kin):
+    #: it may be sent again, after a backoff.
     STREAM_RESET = "stream_reset"
+    #: The peer reset the push's stream as malformed (PROTOCOL_ERROR and kin): sending
+    #: the same request again would get the same answer, so it is a final failure.
+    STREAM_PROTOCOL_ERROR = "stream_protocol_error"
     #: The client was closed before the push was answered.
     CLIENT_CLOSED = "client_closed"
+
+
+#: RST_STREAM error codes (RFC 9113 §7) that say the request itself is at fault.
+_REQUEST_AT_FAULT = frozenset({0x1, 0x3, 0x6, 0x9})  # PROTOCOL, FLOW_CONTROL, FRAME_SIZE,
+# COMPRESSION
+
+
+def reset_failure(error_code: int) -> TransportFailure:
+    """Classify a stream the peer reset, by its error code."""
+    if error_code in _REQUEST_AT_FAULT:
+        return TransportFailure.STREAM_PROTOCOL_ERROR
+    return TransportFailure.STREAM_RESET
 
 
 def connect_failure(exc: BaseException) -> TransportFailure:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from ringpush.apns.result import ApnsResult
-from ringpush.delivery.backoff import retry_delay
+from ringpush.backoff import retry_delay
 from ringpush.delivery.classify import Decision, classify
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.registry.outbox_models import OutboxPush, PushState

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from ringpush.registry.database import Database
-from ringpush.registry.sealing import SecretBox
+from ringpush.registry.sealing import SecretBox, private_dir
 from ringpush.registry.sql_registry import SqlRegistry
 from ringpush.registry.store import DatabaseUnavailable
 
@@ -59,7 +59,7 @@ async def open_database(url: str) -> Database:
             return await PostgresDatabase.connect(url)
         from ringpush.registry.sqlite_database import SqliteDatabase
 
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         return await SqliteDatabase.open(path)
     except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         if isinstance(exc, TimeoutError):

@@ -100,6 +100,23 @@ class SecretBox:
         return hmac.new(self._lookup, context.encode() + b"\0" + value, hashlib.sha256).hexdigest()
 
 
+class StateFileError(ValueError):
+    """A key or state file (or the variable standing in for it) that cannot be used: the
+    message says which and why, in one line, for the operator."""
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) for secrets: the directory itself is 0700."""
+    if not path.exists():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def check_private_file(path: Path) -> None:
+    """Refuse a secret file that others may read (as ssh does)."""
+    if path.stat().st_mode & 0o077:
+        raise StateFileError(f"{path} is readable by others: chmod 600 it")
+
+
 def load_secret_box(key_file: Path, environ: Mapping[str, str] | None = None) -> SecretBox:
     """The process's SecretBox: from ``RINGPUSH_SECRET_KEY`` or from ``key_file``.
 
@@ -113,12 +130,12 @@ def load_secret_box(key_file: Path, environ: Mapping[str, str] | None = None) ->
         try:
             key = base64.b64decode(raw, validate=True)
         except ValueError:
-            raise ValueError(f"{SECRET_KEY_ENV} must be base64 of 32 bytes") from None
+            raise StateFileError(f"{SECRET_KEY_ENV} must be base64 of 32 bytes") from None
         if len(key) != 32:
-            raise ValueError(f"{SECRET_KEY_ENV} must be base64 of 32 bytes, got {len(key)}")
+            raise StateFileError(f"{SECRET_KEY_ENV} must be base64 of 32 bytes, got {len(key)}")
         return SecretBox({"env": key}, "env")
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(key_file.parent)
         kid = "k" + secrets.token_hex(4)
         content = {
             "current": kid,
@@ -128,11 +145,20 @@ def load_secret_box(key_file: Path, environ: Mapping[str, str] | None = None) ->
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(content, handle)
-    if key_file.stat().st_mode & 0o077:
-        raise ValueError(f"{key_file} is readable by others: chmod 600 it")
-    data = json.loads(key_file.read_text())
-    keys = {kid: base64.b64decode(value) for kid, value in data["keys"].items()}
-    return SecretBox(keys, data["current"], data.get("lookup"))
+    check_private_file(key_file)
+    try:
+        data = json.loads(key_file.read_text())
+        keys = {
+            str(kid): base64.b64decode(value, validate=True) for kid, value in data["keys"].items()
+        }
+        box = SecretBox(keys, str(data["current"]), data.get("lookup"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StateFileError(
+            f"{key_file} is not a ringpush key file"
+            ' ({"current": id, "keys": {id: base64 of 32 bytes}}): '
+            f"{type(exc).__name__} {exc}"
+        ) from None
+    return box
 
 
 def add_master_key(key_file: Path) -> str:

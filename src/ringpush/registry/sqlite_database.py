@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import sqlite3
 import time
@@ -166,6 +167,10 @@ class SqliteDatabase:
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteDatabase:
+        """Open (creating it 0600: SQLite gives the WAL and shared-memory files the
+        database file's mode, and the file holds sealed tokens and keys)."""
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         opened: list[SqliteThread] = []
         try:
             for setup in (_writer_setup, _reader_setup, _checkpointer_setup):

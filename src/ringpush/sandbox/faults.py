@@ -40,6 +40,9 @@ class Faults:
     - ``reset_after_streams``: the Nth accepted push of a connection is stored, then the
       TCP connection is dropped before the answer: taken, but the client never learns.
     - ``shutdown``: every otherwise-valid push is answered ``503 Shutdown``.
+    - ``reset_stream_code``: every push's stream is reset with this HTTP/2 error code
+      (RST_STREAM) before it is looked at: 1 (PROTOCOL_ERROR) is what a strict peer sends
+      for a malformed request, 7 (REFUSED_STREAM) one it did not process.
     """
 
     error_rate: float = 0.0
@@ -49,6 +52,7 @@ class Faults:
     goaway_after_streams: int | None = None
     reset_after_streams: int | None = None
     shutdown: bool = False
+    reset_stream_code: int | None = None
 
     @property
     def active(self) -> bool:
@@ -72,6 +76,7 @@ class Faults:
         self.goaway_after_streams = other.goaway_after_streams
         self.reset_after_streams = other.reset_after_streams
         self.shutdown = other.shutdown
+        self.reset_stream_code = other.reset_stream_code
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply a partial update, all or nothing; raises :class:`FaultError` on bad input."""
@@ -94,6 +99,7 @@ class Faults:
             "goaway_after_streams": self.goaway_after_streams,
             "reset_after_streams": self.reset_after_streams,
             "shutdown": self.shutdown,
+            "reset_stream_code": self.reset_stream_code,
         }
 
 
@@ -150,6 +156,14 @@ def _set_shutdown(faults: Faults, value: Any) -> None:
     faults.shutdown = value
 
 
+def _set_reset_stream_code(faults: Faults, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or value not in range(0x1, 0xE)):
+        raise FaultError(
+            "invalid_fault", "reset_stream_code must be an HTTP/2 error code 1..13 or null"
+        )
+    faults.reset_stream_code = value
+
+
 _SETTERS = {
     "error_rate": _set_error_rate,
     "error_status": _set_error_status,
@@ -158,4 +172,5 @@ _SETTERS = {
     "goaway_after_streams": _set_goaway,
     "reset_after_streams": _set_reset,
     "shutdown": _set_shutdown,
+    "reset_stream_code": _set_reset_stream_code,
 }

@@ -199,6 +199,11 @@ class ApnsServerProtocol(asyncio.Protocol):
             # Sent after our GOAWAY: never processed, the client may resend it elsewhere.
             self._conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
+        code = self._core.faults.reset_stream_code
+        if code is not None:
+            self._core.stats.streams_reset += 1
+            self._conn.reset_stream(stream_id, code)
+            return
         if len(self._streams) >= self._limit:
             self._core.stats.streams_refused += 1
             self._conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)

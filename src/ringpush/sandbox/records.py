@@ -77,6 +77,8 @@ class Stats:
     rejected: Counter[ApnsReason] = field(default_factory=Counter)
     connections_opened: int = 0
     streams_refused: int = 0
+    #: Streams reset by the ``reset_stream_code`` fault.
+    streams_reset: int = 0
     faults_applied: Counter[str] = field(default_factory=Counter)
     #: Distinct provider tokens (by ``iat``) adopted per key id, over all connections:
     #: shows whether several senders of one key behave as one provider.
@@ -90,6 +92,7 @@ class Stats:
         self.rejected.clear()
         self.connections_opened = 0
         self.streams_refused = 0
+        self.streams_reset = 0
         self.faults_applied.clear()
         self.provider_tokens.clear()
 
@@ -100,6 +103,7 @@ class Stats:
             "rejected_total": sum(self.rejected.values()),
             "connections_opened": self.connections_opened,
             "streams_refused": self.streams_refused,
+            "streams_reset": self.streams_reset,
             "faults_applied": dict(self.faults_applied),
             "provider_tokens": {key: len(seen) for key, seen in self.provider_tokens.items()},
         }

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jwt
 
+from ringpush.registry.sealing import StateFileError, check_private_file, private_dir
 from ringpush.registry.store import Registry
 from ringpush.server.errors import ApiError
 
@@ -54,18 +55,45 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
-def load_admin_key(state_dir: Path) -> tuple[str, Path | None]:
-    """The operator key from the environment, or from a 0600 file created on first start."""
+#: An operator key shorter than this is refused: it opens every app.
+MIN_ADMIN_KEY_LENGTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class AdminKey:
+    key: str
+    #: The file it is kept in (None: from RINGPUSH_ADMIN_KEY), and whether this start
+    #: wrote it.
+    file: Path | None = None
+    created: bool = False
+
+
+def load_admin_key(state_dir: Path) -> AdminKey:
+    """The operator key from the environment, or from a 0600 file created on first start;
+    refused (:class:`StateFileError`) when short or in a file others may read."""
     from_env = os.environ.get(ADMIN_KEY_ENV)
     if from_env:
-        return from_env, None
+        _check_admin_key(from_env, ADMIN_KEY_ENV)
+        return AdminKey(from_env)
     path = state_dir / "admin.key"
-    if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    if created:
+        private_dir(state_dir)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write("rpa_" + secrets.token_urlsafe(32))
-    return path.read_text().strip(), path
+    check_private_file(path)
+    key = path.read_text().strip()
+    _check_admin_key(key, str(path))
+    return AdminKey(key, path, created)
+
+
+def _check_admin_key(key: str, where: str) -> None:
+    if len(key) < MIN_ADMIN_KEY_LENGTH:
+        raise StateFileError(
+            f"the operator key in {where} is {len(key)} characters; it needs at least"
+            f" {MIN_ADMIN_KEY_LENGTH} (it opens every app)"
+        )
 
 
 def new_service_key() -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
@@ -14,8 +15,40 @@ _ID = r"^[A-Za-z0-9._:@-]{1,128}$"
 _APNS_URL = r"^https://[^/\s,=]+$"
 
 
+#: The largest ``apns-expiration`` taken: UNIX seconds in 32 bits (APNs keeps a push 30
+#: days at most anyway); beyond it the databases' integers overflow.
+MAX_EXPIRATION = 2**32 - 1
+
+
+def _unencodable(value: object) -> bool:
+    """A string (anywhere inside) that is not text: an unpaired surrogate such as
+    ``"\\ud800"``, which JSON lets through and UTF-8 cannot carry."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unencodable(k) or _unencodable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_unencodable(item) for item in value)
+    return False
+
+
 class Strict(BaseModel):
+    """Every request body: unknown fields refused, and every string in it real text."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        if _unencodable(value):
+            raise ValueError("contains an unpaired surrogate (such as \\ud800), which is not text")
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character")
+        return value
 
 
 class AppIn(Strict):
@@ -39,6 +72,13 @@ class AppIn(Strict):
         default=None, pattern=_APNS_URL, description="for the production environment"
     )
     ca_pem: str | None = None
+
+    @field_validator("signing_key", "certificate", "ca_pem", mode="after")
+    @classmethod
+    def _pem(cls, value: str | None) -> str | None:
+        if value is not None and not value.isascii():
+            raise ValueError("must be PEM text (ASCII only)")
+        return value
 
 
 class AppOut(BaseModel):
@@ -101,6 +141,8 @@ class RegistrationOut(BaseModel):
 
 
 ID_PATTERN = _ID
+#: An apns-id as Apple documents it: a lowercase canonical UUID.
+APNS_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 class CallIn(Strict):
@@ -155,8 +197,11 @@ class PushIn(Strict):
     push_type: PushType
     payload: dict[str, object]
     priority: int | None = Field(default=None, description="10, 5 or 1; default per type")
-    expiration: int | None = Field(default=None, ge=0, description="UNIX seconds; 0 = now")
-    collapse_id: str | None = Field(default=None, max_length=64)
+    expiration: int | None = Field(
+        default=None, ge=0, le=MAX_EXPIRATION, description="UNIX seconds; 0 = now"
+    )
+    #: Sent as the ``apns-collapse-id`` header: visible ASCII, at most 64 bytes.
+    collapse_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[!-~]+$")
 
 
 class PushOut(BaseModel):

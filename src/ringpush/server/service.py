@@ -112,6 +112,7 @@ class RingpushService:
         self._calls: CallService | None = None
         self.admin_key = ""
         self.admin_key_file: Path | None = None
+        self.admin_key_created = False
         self.port = 0
 
     async def start(self) -> None:
@@ -124,7 +125,9 @@ class RingpushService:
         self._clients = ApnsClients(
             tokens=self.registry.provider_tokens, on_signed=metrics.provider_tokens_signed.inc
         )
-        self.admin_key, self.admin_key_file = load_admin_key(settings.state_dir)
+        admin = load_admin_key(settings.state_dir)
+        self.admin_key, self.admin_key_file = admin.key, admin.file
+        self.admin_key_created = admin.created
         apps = AppCache(self.registry)
         await apps.start()
         engine = self._engine = DeliveryEngine(
@@ -233,7 +236,8 @@ async def serve_until_stopped(
         say(f"ringpush serving on http://{settings.host}:{service.port} (API docs at /docs)")
         say(f"database: {redacted(settings.database)}")
         if service.admin_key_file is not None:
-            say(f"operator API key written to {service.admin_key_file} (mode 0600)")
+            done = "written to" if service.admin_key_created else "read from"
+            say(f"operator API key {done} {service.admin_key_file} (mode 0600)")
         else:
             say("operator API key taken from RINGPUSH_ADMIN_KEY")
         await stop.wait()

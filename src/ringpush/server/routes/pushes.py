@@ -14,7 +14,7 @@ from ringpush.server.errors import ApiError
 from ringpush.server.principals import AsOperatorOrService, AsService, Service, State, server_state
 from ringpush.server.routes.apps import existing_app
 from ringpush.server.routes.calls import FIRST_ANSWER_WAIT_SECONDS, Answers
-from ringpush.server.schemas import DeliveryOut, PushIn, PushOut
+from ringpush.server.schemas import APNS_ID_PATTERN, ID_PATTERN, DeliveryOut, PushIn, PushOut
 from ringpush.server.state import ServerState
 from ringpush.server.views import delivery_out
 
@@ -64,11 +64,11 @@ async def push_to_user(
 async def deliveries(
     who: AsOperatorOrService,
     state: State,
-    call_id: Annotated[str | None, Query()] = None,
-    user_id: Annotated[str | None, Query()] = None,
-    device_id: Annotated[str | None, Query()] = None,
-    apns_id: Annotated[str | None, Query()] = None,
-    app_id: Annotated[str | None, Query()] = None,
+    call_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    user_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    device_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    apns_id: Annotated[str | None, Query(pattern=APNS_ID_PATTERN)] = None,
+    app_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> list[DeliveryOut]:
     """The delivery log: operator (any app) or calling service (its own app)."""
     if isinstance(who, Service):

@@ -1,4 +1,8 @@
-"""Retry delays: exponential with jitter, capped, so a flapping APNs is not hammered."""
+"""Retry delays: exponential with jitter, capped, so a flapping peer is not hammered.
+
+The one backoff rule of the project: delivery's retries of a push, the connection pool's
+resends of a push whose stream or connection failed, reconnects.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,95 @@
+"""A whole server over real HTTP for API tests: registry (any database), delivery
+engine, the sandbox as APNs, uvicorn on a free port, and the demo app with its service key."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from ringpush.apns.credentials import generate_signing_key
+from ringpush.apns.environment import Environment
+from ringpush.apns.push_type import PushType
+from ringpush.delivery.calls import CallService
+from ringpush.delivery.clients import ApnsClients
+from ringpush.delivery.engine import DeliveryEngine, utc_now
+from ringpush.delivery.pushes import PushService
+from ringpush.registry import SecretBox, open_registry
+from ringpush.sandbox import Sandbox
+from ringpush.server.app import create_app
+from ringpush.server.auth import Authenticator
+from ringpush.server.embedded import EmbeddedHttpServer
+from ringpush.server.state import ServerState
+
+ADMIN = {"Authorization": "Bearer rpa_" + "c" * 40}
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    sandbox: Sandbox
+    service: dict[str, str]
+
+    async def user(self, user_id: str) -> dict[str, str]:
+        minted = await self.http.post(
+            "/v1/apps/demo/user-tokens", headers=ADMIN, json={"user_id": user_id}
+        )
+        return {"Authorization": f"Bearer {minted.json()['token']}"}
+
+    async def device(self, user: dict[str, str], device_id: str) -> str:
+        token = self.sandbox.issue_token("com.example.app", PushType.VOIP, Environment.DEVELOPMENT)
+        response = await self.http.put(
+            f"/v1/devices/{device_id}",
+            headers=user,
+            json={"token": token, "push_type": "voip", "environment": "development"},
+        )
+        assert response.status_code == 201, response.text
+        return token
+
+
+@contextlib.asynccontextmanager
+async def running_stack(database_url: str) -> AsyncIterator[Stack]:
+    """The stack on ``database_url``."""
+    key = generate_signing_key()
+    sandbox = Sandbox()
+    sandbox.register_key(key.key_id, key.team_id, key.pem)
+    await sandbox.start(control_port=None)
+    registry = await open_registry(database_url, SecretBox({"k": b"\4" * 32}, "k"))
+    clients = ApnsClients(request_timeout=5)
+    engine = DeliveryEngine(registry, clients, poll_seconds=0.05)
+    engine.start()
+    calls = CallService(registry, engine, utc_now)
+    pushes = PushService(registry, engine, utc_now)
+    authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
+    server = EmbeddedHttpServer(
+        create_app(ServerState(registry, authenticator, calls, pushes, engine))
+    )
+    port = await server.start()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        created = await http.put(
+            "/v1/apps/demo",
+            headers=ADMIN,
+            json={
+                "bundle_id": "com.example.app",
+                "team_id": key.team_id,
+                "key_id": key.key_id,
+                "signing_key": key.pem.decode(),
+                "default_environment": "development",
+                "apns_url": sandbox.url(Environment.DEVELOPMENT),
+                "ca_pem": sandbox.ca_pem.decode(),
+            },
+        )
+        assert created.status_code == 200, created.text
+        minted = await http.post("/v1/apps/demo/service-keys", headers=ADMIN, json={})
+        service = {"Authorization": f"Bearer {minted.json()['key']}"}
+        try:
+            yield Stack(http, sandbox, service)
+        finally:
+            await server.stop()
+            await engine.stop()
+            await clients.close()
+            await registry.close()
+            await sandbox.stop()
