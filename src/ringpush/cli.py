@@ -319,6 +319,15 @@ def serve(
             " calls are arriving (until none came for a second); 1 never slows bulk down.",
         ),
     ] = 0.05,
+    max_devices_per_user: Annotated[
+        int,
+        typer.Option(
+            envvar="RINGPUSH_MAX_DEVICES_PER_USER",
+            min=1,
+            help="Devices one user may register (a call rings them all at once); a new one"
+            " beyond it is 409 too_many_devices.",
+        ),
+    ] = 20,
     log_level: Annotated[
         LogLevel,
         typer.Option(envvar="RINGPUSH_LOG_LEVEL", help="Least severe log lines shown."),
@@ -334,8 +343,8 @@ def serve(
         typer.Option(
             envvar="RINGPUSH_CONFIG",
             help="TOML file with any of: host, port, database, state_dir, delivery_lease,"
-            " retention_days, lane_concurrency, bulk_share_during_calls, log_level,"
-            " log_format."
+            " retention_days, lane_concurrency, bulk_share_during_calls,"
+            " max_devices_per_user, log_level, log_format."
             " Flags and RINGPUSH_* variables win over it.",
         ),
     ] = None,
@@ -376,6 +385,8 @@ def serve(
             lane_concurrency = int(str(from_file["lane_concurrency"]))
         if "bulk_share_during_calls" in from_file and not given("bulk_share_during_calls"):
             bulk_share_during_calls = float(str(from_file["bulk_share_during_calls"]))
+        if "max_devices_per_user" in from_file and not given("max_devices_per_user"):
+            max_devices_per_user = int(str(from_file["max_devices_per_user"]))
         try:
             if "log_level" in from_file and not given("log_level"):
                 log_level = LogLevel(str(from_file["log_level"]))
@@ -397,6 +408,8 @@ def serve(
         fail(f"retention_days must be at least 0.01, got {retention_days:g}")
     if lane_concurrency < 1:
         fail(f"lane_concurrency must be at least 1, got {lane_concurrency}")
+    if max_devices_per_user < 1:
+        fail(f"max_devices_per_user must be at least 1, got {max_devices_per_user}")
     if not 0 <= bulk_share_during_calls <= 1:
         fail(f"bulk_share_during_calls must be 0..1, got {bulk_share_during_calls:g}")
 
@@ -414,6 +427,7 @@ def serve(
         retention_days=retention_days,
         lane_concurrency=lane_concurrency,
         bulk_share_during_calls=bulk_share_during_calls,
+        max_devices_per_user=max_devices_per_user,
     )
 
     async def run() -> None:

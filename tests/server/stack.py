@@ -17,12 +17,12 @@ from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.engine import DeliveryEngine, utc_now
 from ringpush.delivery.pushes import PushService
-from ringpush.registry import SecretBox, open_registry
+from ringpush.registry import SecretBox, SqlRegistry, open_registry
 from ringpush.sandbox import Sandbox
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator
 from ringpush.server.embedded import EmbeddedHttpServer
-from ringpush.server.state import ServerState
+from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER, ServerState
 
 ADMIN = {"Authorization": "Bearer rpa_" + "c" * 40}
 
@@ -32,6 +32,7 @@ class Stack:
     http: httpx.AsyncClient
     sandbox: Sandbox
     service: dict[str, str]
+    registry: SqlRegistry
 
     async def user(self, user_id: str) -> dict[str, str]:
         minted = await self.http.post(
@@ -61,7 +62,7 @@ async def running_stack(database_url: str) -> AsyncIterator[Stack]:
     clients = ApnsClients(request_timeout=5)
     engine = DeliveryEngine(registry, clients, poll_seconds=0.05)
     engine.start()
-    calls = CallService(registry, engine, utc_now)
+    calls = CallService(registry, engine, utc_now, max_devices=DEFAULT_MAX_DEVICES_PER_USER)
     pushes = PushService(registry, engine, utc_now)
     authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
     server = EmbeddedHttpServer(
@@ -86,7 +87,7 @@ async def running_stack(database_url: str) -> AsyncIterator[Stack]:
         minted = await http.post("/v1/apps/demo/service-keys", headers=ADMIN, json={})
         service = {"Authorization": f"Bearer {minted.json()['key']}"}
         try:
-            yield Stack(http, sandbox, service)
+            yield Stack(http, sandbox, service, registry)
         finally:
             await server.stop()
             await engine.stop()

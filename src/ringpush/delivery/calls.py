@@ -94,11 +94,15 @@ class CallService:
         dispatcher: Dispatcher,
         clock: Callable[[], datetime],
         events: CallEventHub | None = None,
+        max_devices: int | None = None,
     ) -> None:
         self._registry = registry
         self._dispatcher = dispatcher
         self._clock = clock
         self.events = events or CallEventHub(registry, clock)
+        #: A call rings at most this many devices (the ones seen most recently): the
+        #: device cap bounds a call's fan-out even for users registered before it.
+        self._max_devices = max_devices
 
     async def start(
         self,
@@ -127,6 +131,9 @@ class CallService:
         )
         payload = voip_payload(call, now)  # raises before anything is stored
         devices = await self._registry.devices_of_user(app_id, callee_user_id, PushType.VOIP)
+        if self._max_devices is not None and len(devices) > self._max_devices:
+            devices.sort(key=lambda device: device.last_seen_at, reverse=True)
+            del devices[self._max_devices :]
         pushes = [
             push_for_device(
                 device,

@@ -16,7 +16,7 @@ from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.registry.app_cache import APPS_CHANNEL
 from ringpush.registry.call_listeners import SqlCallListeners
-from ringpush.registry.database import Database, Notifications
+from ringpush.registry.database import Database, Dialect, Executor, Notifications
 from ringpush.registry.migrations import migrate, schema_version
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.provider_tokens import SqlProviderTokens
@@ -24,7 +24,7 @@ from ringpush.registry.retention import SqlRetention
 from ringpush.registry.sealing import SealingError, SecretBox
 from ringpush.registry.sql_calls import SqlCalls
 from ringpush.registry.sql_outbox import SqlOutbox
-from ringpush.registry.store import MasterKeyMismatch
+from ringpush.registry.store import MasterKeyMismatch, TooManyDevices
 from ringpush.registry.timestamps import from_us, maybe_from_us, to_us
 
 TOKEN = "device-token"
@@ -240,6 +240,7 @@ class SqlRegistry:
         token: str,
         environment: Environment,
         now: datetime,
+        max_devices: int | None = None,
     ) -> Registration:
         token = normalize_device_token(token)
         token_hash = self._box.lookup_hash(token.encode(), TOKEN)
@@ -251,6 +252,12 @@ class SqlRegistry:
                    WHERE app_id = ? AND user_id = ? AND device_id = ? AND push_type = ?""",
                 key,
             )
+            if existing is None and max_devices is not None:
+                if self._db.dialect is Dialect.POSTGRESQL:  # one new device of a user at a time
+                    await db.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(?))", (f"{app_id}/{user_id}",)
+                    )
+                await self._check_device_cap(db, app_id, user_id, device_id, max_devices)
             if existing is not None and existing["token_hash"] == token_hash:
                 await db.execute(
                     """UPDATE devices SET last_seen_us = ?, environment = ?,
@@ -306,6 +313,20 @@ class SqlRegistry:
             )
         assert row is not None
         return Registration(self._device(row), created, tuple(moved))
+
+    @staticmethod
+    async def _check_device_cap(
+        db: Executor, app_id: str, user_id: str, device_id: str, limit: int
+    ) -> None:
+        """In the registration's transaction: on SQLite the one writer, on PostgreSQL
+        after the user's advisory lock, so two new devices at once cannot both fit."""
+        rows = await db.fetchall(
+            "SELECT DISTINCT device_id FROM devices WHERE app_id = ? AND user_id = ?",
+            (app_id, user_id),
+        )
+        known = {row[0] for row in rows}
+        if device_id not in known and len(known) >= limit:
+            raise TooManyDevices(user_id, limit)
 
     async def unregister_device(
         self, *, app_id: str, user_id: str, device_id: str, push_type: PushType | None = None

@@ -31,6 +31,18 @@ class UnknownApp(RegistryError):
     code = "unknown_app"
 
 
+class TooManyDevices(Exception):
+    """A new device for a user who already has as many as the deployment allows."""
+
+    def __init__(self, user_id: str, limit: int) -> None:
+        super().__init__(
+            f"user {user_id!r} already has {limit} devices, the most allowed: unregister one"
+            " (DELETE /v1/devices/{device_id}) before adding another"
+        )
+        self.user_id = user_id
+        self.limit = limit
+
+
 class DatabaseUnavailable(RegistryError):
     code = "database_unavailable"
 
@@ -228,9 +240,11 @@ class Registry(Protocol):
         token: str,
         environment: Environment,
         now: datetime,
+        max_devices: int | None = None,
     ) -> Registration:
         """Idempotent: the same token again only refreshes ``last_seen_at``; a token held
-        by another user or device moves here (never duplicated)."""
+        by another user or device moves here (never duplicated). A device id new to the
+        user raises :class:`TooManyDevices` when the user has ``max_devices`` already."""
 
     async def unregister_device(
         self, *, app_id: str, user_id: str, device_id: str, push_type: PushType | None = None

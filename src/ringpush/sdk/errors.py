@@ -112,6 +112,12 @@ class CallExists(ApiError):
     code = "call_exists"
 
 
+class TooManyDevices(ApiError):
+    """The user has as many devices as the server allows: unregister one first."""
+
+    code = "too_many_devices"
+
+
 class CallNotRinging(ApiError):
     """Answer or decline came too late: the call was answered elsewhere or is over."""
 

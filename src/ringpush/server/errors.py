@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringpush.delivery.calls import CalleeHasNoDevices, CallExists
 from ringpush.delivery.pushes import NoDevicesForPushType
+from ringpush.registry.store import TooManyDevices
 
 
 class ApiError(Exception):
@@ -52,6 +53,8 @@ def domain_error(exc: Exception) -> ApiError | None:
             f"user {exc.user_id!r} has no device registered for {exc.push_type.value}"
             " pushes; nothing was stored",
         )
+    if isinstance(exc, TooManyDevices):
+        return ApiError(409, "too_many_devices", str(exc))
     return None
 
 
@@ -61,7 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert error is not None
         return JSONResponse(error_body(error.code, error.message), error.status)
 
-    for kind in (CallExists, CalleeHasNoDevices, NoDevicesForPushType):
+    for kind in (CallExists, CalleeHasNoDevices, NoDevicesForPushType, TooManyDevices):
         app.add_exception_handler(kind, delivery_error)
 
     @app.exception_handler(ApiError)

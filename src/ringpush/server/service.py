@@ -30,7 +30,7 @@ from ringpush.registry.sql_registry import SqlRegistry
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator, load_admin_key
 from ringpush.server.embedded import EmbeddedHttpServer
-from ringpush.server.state import ServerState
+from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER, ServerState
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class ServeSettings:
     lease_seconds: float = 60.0
     #: Pushes each lane (app, APS environment) keeps in flight; a call's push goes past.
     lane_concurrency: int = DEFAULT_CONCURRENCY
+    #: Devices one user may register; a call rings at most that many.
+    max_devices_per_user: int = DEFAULT_MAX_DEVICES_PER_USER
     #: The share of a lane's cap bulk pushes may use while calls are arriving (1: all).
     bulk_share_during_calls: float = DEFAULT_BULK_SHARE_DURING_CALLS
     #: Finished pushes (the delivery log) and ended calls are deleted after this long.
@@ -66,6 +68,7 @@ _CONFIG_KEYS = {
     "retention_days": float,
     "lane_concurrency": int,
     "bulk_share_during_calls": float,
+    "max_devices_per_user": int,
     "log_level": str,
     "log_format": str,
 }
@@ -74,8 +77,8 @@ _CONFIG_KEYS = {
 def read_config_file(path: Path) -> dict[str, object]:
     """A TOML file of serve settings (``host``, ``port``, ``database``, ``state_dir``,
     ``delivery_lease``, ``retention_days``, ``lane_concurrency``,
-    ``bulk_share_during_calls``, ``log_level``, ``log_format``); unknown keys
-    and wrong types are errors, not silently ignored."""
+    ``bulk_share_during_calls``, ``max_devices_per_user``, ``log_level``, ``log_format``);
+    unknown keys and wrong types are errors, not silently ignored."""
     import tomllib
 
     try:
@@ -141,12 +144,23 @@ class RingpushService:
         )
         await engine.listen()
         engine.start()
-        calls = self._calls = CallService(self.registry, engine, utc_now)
+        calls = self._calls = CallService(
+            self.registry, engine, utc_now, max_devices=settings.max_devices_per_user
+        )
         await calls.events.start()
         authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
         apps.subscribe(authenticator.forget_app)
         pushes = PushService(self.registry, engine, utc_now)
-        app = create_app(ServerState(self.registry, authenticator, calls, pushes, engine))
+        app = create_app(
+            ServerState(
+                self.registry,
+                authenticator,
+                calls,
+                pushes,
+                engine,
+                max_devices_per_user=settings.max_devices_per_user,
+            )
+        )
         self._http = EmbeddedHttpServer(app)
         self.port = await self._http.start(settings.host, settings.port)
         # Everything made while starting (modules, FastAPI's routes and models, pydantic's

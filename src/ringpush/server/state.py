@@ -12,6 +12,10 @@ from ringpush.delivery.pushes import PushService
 from ringpush.registry.store import Registry
 from ringpush.server.auth import Authenticator
 
+#: One user's devices at most: a call rings them all at once, so a user with thousands
+#: would make one call thousands of pushes.
+DEFAULT_MAX_DEVICES_PER_USER = 20
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -25,3 +29,5 @@ class ServerState:
     pushes: PushService | None = None
     engine: DeliveryEngine | None = None
     now: Callable[[], datetime] = field(default=utc_now)
+    #: Devices one user may register (``serve --max-devices-per-user``).
+    max_devices_per_user: int = DEFAULT_MAX_DEVICES_PER_USER

@@ -38,6 +38,7 @@ async def register_device(
         token=token,
         environment=body.environment,
         now=state.now(),
+        max_devices=state.max_devices_per_user,
     )
     response.status_code = 201 if result.created else 200
     return RegistrationOut(
