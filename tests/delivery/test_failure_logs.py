@@ -4,6 +4,7 @@ the attempt; never the token, the signing key or the payload."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -81,6 +82,8 @@ async def test_a_transport_failure_is_named_in_the_log_and_the_metrics(
 
 
 async def test_a_push_of_a_deleted_app_fails_and_answers_its_watchers(world: World) -> None:
+    """The app is deleted (its outbox rows with it) while a request hands one of its
+    pushes to the engine: the push fails as "app deleted" and its watcher hears it."""
     device = await world.device("bob", "phone")
     push = await world.enqueue(device)
     waiting = world.engine.answers.watch(push.push_id)
@@ -88,10 +91,11 @@ async def test_a_push_of_a_deleted_app_fails_and_answers_its_watchers(world: Wor
     engine = DeliveryEngine(world.registry, clients, clock=world.now, answers=world.engine.answers)
     try:
         assert await world.registry.delete_app("demo")
-        await engine.run_once()
+        assert await world.registry.outbox.get(push.push_id) is None  # purged with it
+        await engine.deliver([push])
     finally:
         await clients.close()
-    answer = await waiting
+    answer = await asyncio.wait_for(waiting, 10)
     assert answer is not None
     assert (answer.state, answer.reason) == (PushState.FAILED, "app deleted")
     assert world.engine.answers.watching == 0

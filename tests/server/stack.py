@@ -61,10 +61,12 @@ async def running_stack(database_url: str) -> AsyncIterator[Stack]:
     registry = await open_registry(database_url, SecretBox({"k": b"\4" * 32}, "k"))
     clients = ApnsClients(request_timeout=5)
     engine = DeliveryEngine(registry, clients, poll_seconds=0.05)
+    await engine.listen()
     engine.start()
     calls = CallService(registry, engine, utc_now, max_devices=DEFAULT_MAX_DEVICES_PER_USER)
     pushes = PushService(registry, engine, utc_now)
     authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
+    engine.apps.subscribe(authenticator.forget_app)  # as serve wires it
     server = EmbeddedHttpServer(
         create_app(ServerState(registry, authenticator, calls, pushes, engine))
     )

@@ -69,14 +69,15 @@ async def test_operator_lists_users_and_masked_devices(server: Running) -> None:
     assert "ab" * 32 not in devices.text
 
 
-async def test_deleting_an_app_invalidates_its_user_tokens_use(server: Running) -> None:
+async def test_deleting_an_app_invalidates_its_user_tokens(server: Running) -> None:
     await server.create_app()
     bob = await server.user("bob")
     assert (await server.http.delete("/v1/apps/demo", headers=server.admin())).status_code == 204
     response = await server.http.put(
         "/v1/devices/phone", headers=bob, json={"token": "ab" * 32, "environment": "production"}
     )
-    assert response.status_code == 404
+    assert response.status_code == 401
+    assert "deleted" in response.json()["error"]["message"]
 
 
 async def test_openapi_is_served(server: Running) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ringpush.apns.environment import Environment
+from ringpush.registry.models import App
 from tests.server.conftest import Running
 
 TOKEN_A = "a1" * 32
@@ -133,7 +135,8 @@ async def test_missing_or_forged_credentials_are_401(
 
 async def test_expired_user_token_is_401(server: Running) -> None:
     await server.create_app()
-    token = server.authenticator.mint_user_token("demo", "bob", ttl=-10)
+    app = App("demo", "com.example.app", None, None, Environment.DEVELOPMENT)
+    token = server.authenticator.mint_user_token(app, "bob", ttl=-10)
     response = await server.http.get("/v1/devices", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert "expired" in response.json()["error"]["message"]

@@ -183,8 +183,16 @@ class SqlRegistry:
         ]
 
     async def delete_app(self, app_id: str) -> bool:
+        """The app and everything of it: devices and service keys (cascade), its pushes
+        (sent or not) and calls, so nothing of it is sent or shown once it is gone."""
         async with self._db.transaction() as db:
             deleted = await db.execute("DELETE FROM apps WHERE app_id = ?", (app_id,)) > 0
+            if deleted:
+                for table in ("outbox", "call_listeners", "calls"):
+                    await db.execute(
+                        f"DELETE FROM {table} WHERE app_id = ?",  # noqa: S608
+                        (app_id,),
+                    )
         if deleted:
             await self._announce_app(app_id)
         return deleted

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import jwt
 
+from ringpush.registry.models import App
 from ringpush.registry.sealing import StateFileError, check_private_file, private_dir
 from ringpush.registry.store import Registry
+from ringpush.registry.timestamps import to_us
 from ringpush.server.errors import ApiError
 
 ADMIN_KEY_ENV = "RINGPUSH_ADMIN_KEY"
@@ -96,6 +98,11 @@ def _check_admin_key(key: str, where: str) -> None:
         )
 
 
+def app_generation(app: App) -> int:
+    """An app's incarnation: when it was created (µs)."""
+    return to_us(app.created_at) if app.created_at is not None else 0
+
+
 def new_service_key() -> str:
     return "rps_" + secrets.token_urlsafe(32)
 
@@ -107,11 +114,29 @@ class Authenticator:
         self._secret = signing_secret
         #: Service key -> (app id, when looked up): a call's request reads no row for it.
         self._service_keys: dict[str, tuple[str, float]] = {}
+        #: App id -> (its generation, or None if it does not exist; when looked up).
+        self._generations: dict[str, tuple[int | None, float]] = {}
 
     def forget_app(self, app_id: str) -> None:
         """The app changed or was deleted (on any instance): look its keys up again."""
         for key in [k for k, (app, _) in self._service_keys.items() if app == app_id]:
             del self._service_keys[key]
+        self._generations.pop(app_id, None)
+
+    async def _generation(self, app_id: str) -> int | None:
+        """Which incarnation of the app exists (when it was created, µs), None if none:
+        a user token names the one it was minted for, so it dies with its app and does
+        not come back when an app of the same id is created again."""
+        cached = self._generations.get(app_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < SERVICE_KEY_TTL:
+            return cached[0]
+        app = await self._registry.get_app(app_id)
+        generation = app_generation(app) if app is not None else None
+        if len(self._generations) > 10_000:
+            self._generations.clear()
+        self._generations[app_id] = (generation, now)
+        return generation
 
     async def _app_of_service_key(self, key: str) -> str | None:
         cached = self._service_keys.get(key)
@@ -125,12 +150,13 @@ class Authenticator:
             self._service_keys[key] = (app_id, now)
         return app_id
 
-    def mint_user_token(self, app_id: str, user_id: str, ttl: int = DEFAULT_USER_TOKEN_TTL) -> str:
+    def mint_user_token(self, app: App, user_id: str, ttl: int = DEFAULT_USER_TOKEN_TTL) -> str:
         now = int(time.time())
         claims = {
             "iss": USER_TOKEN_ISSUER,
             "sub": user_id,
-            "app": app_id,
+            "app": app.app_id,
+            "gen": app_generation(app),
             "iat": now,
             "exp": now + ttl,
         }
@@ -167,4 +193,7 @@ class Authenticator:
         app_id, user_id = claims.get("app"), claims.get("sub")
         if not isinstance(app_id, str) or not isinstance(user_id, str):
             raise unauthorized("user token does not name an app and a user")
+        generation = await self._generation(app_id)
+        if generation is None or claims.get("gen") != generation:
+            raise unauthorized("user token of an app that was deleted")
         return Principal(Role.USER, app_id=app_id, user_id=user_id)

@@ -11,9 +11,9 @@ from ringpush.apns.credentials import CertificateCredentials, TokenCredentials
 from ringpush.apns.errors import ApnsError
 from ringpush.registry.models import App
 from ringpush.registry.store import Registry
-from ringpush.server.auth import new_service_key
+from ringpush.server.auth import forbidden, new_service_key
 from ringpush.server.errors import ApiError
-from ringpush.server.principals import AsOperator, State
+from ringpush.server.principals import AsOperator, AsOperatorOrService, Service, State
 from ringpush.server.schemas import (
     ID_PATTERN,
     AppIn,
@@ -106,11 +106,14 @@ async def delete_app(app_id: AppId, _: AsOperator, state: State) -> Response:
 
 @router.post("/v1/apps/{app_id}/user-tokens", response_model=UserTokenOut, status_code=201)
 async def mint_user_token(
-    app_id: AppId, body: UserTokenIn, _: AsOperator, state: State
+    app_id: AppId, body: UserTokenIn, who: AsOperatorOrService, state: State
 ) -> UserTokenOut:
-    """A short-lived token an app's backend hands to the app on the user's device."""
-    await existing_app(state.registry, app_id)
-    token = state.authenticator.mint_user_token(app_id, body.user_id, body.ttl_seconds)
+    """A short-lived token an app's backend hands to the app on the user's device: the
+    operator, or the app's own service key (its sign-in backend needs no operator key)."""
+    if isinstance(who, Service) and who.app_id != app_id:
+        raise forbidden("a service key mints user tokens for its own app only")
+    app = await existing_app(state.registry, app_id)
+    token = state.authenticator.mint_user_token(app, body.user_id, body.ttl_seconds)
     return UserTokenOut(
         token=token, user_id=body.user_id, app_id=app_id, expires_in=body.ttl_seconds
     )

@@ -72,6 +72,18 @@ async def visible_call(state: ServerState, who: Service | User, call_id: str) ->
     return call
 
 
+#: What a callee may say ended a call: it answered on a device, or declined. Canceled is
+#: the caller's word and timeout the ring timer's.
+CALLEE_REASONS = frozenset({EndReason.ANSWERED_ELSEWHERE, EndReason.DECLINED})
+
+
+async def own_device(state: ServerState, me: User, device_id: str) -> None:
+    """A callee acts only through one of its own devices."""
+    devices = await state.registry.devices_of_user(me.app_id, me.user_id)
+    if device_id not in {device.device_id for device in devices}:
+        raise ApiError(404, "unknown_device", f"no device {device_id!r} of this user")
+
+
 def _sse(event: dict[str, object]) -> bytes:
     return b"event: call\ndata: " + json.dumps(event).encode() + b"\n\n"
 
@@ -158,6 +170,12 @@ async def end_call(
     """End without any VoIP push: unsent ones are withdrawn, the state says why.
     Ending a call that is already over returns it unchanged."""
     call = await visible_call(state, who, call_id)
+    if isinstance(who, User):
+        if body.reason not in CALLEE_REASONS:
+            allowed = " or ".join(sorted(reason.value for reason in CALLEE_REASONS))
+            raise forbidden(f"a callee ends a call only as {allowed}")
+        if body.device_id is not None:
+            await own_device(state, who, body.device_id)
     ended = await calls.end(call.app_id, call_id, body.reason, body.device_id)
     assert ended.call is not None
     return call_out(ended.call, [], ended.withdrawn)
@@ -172,6 +190,7 @@ async def device_action(
     reason: EndReason,
 ) -> CallOut:
     call = await visible_call(state, me, call_id)
+    await own_device(state, me, device_id)
     ended = await calls.end(call.app_id, call_id, reason, device_id)
     assert ended.call is not None
     done = ended.call
