@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 from ringpush.apns.client import ApnsClient
-from ringpush.apns.credentials import CertificateCredentials, TokenCredentials
+from ringpush.apns.credentials import CertificateCredentials, TokenCredentials, generate_signing_key
 from ringpush.apns.environment import Environment
 from ringpush.apns.jwt_signer import ProviderTokenSigner
 from ringpush.apns.notification import Notification
@@ -288,3 +288,16 @@ async def test_a_refused_stream_is_resent_with_backoff_not_at_once(
     assert result.action is Action.RETRY_LATER  # delivery retries it later, with backoff
     # 50 ms doubling (with jitter) within 1.5 s: a handful of tries at most
     assert 2 <= sandbox.stats.streams_reset <= 8, sandbox.stats.streams_reset
+
+
+async def test_a_forged_key_learns_nothing_of_which_tokens_exist(sandbox: Sandbox) -> None:
+    """A provider token signed by a key the sandbox never issued gets 403
+    InvalidProviderToken for a real token and for a made-up one alike."""
+    forged = generate_signing_key()
+    credentials = TokenCredentials.from_pem(forged.pem, forged.key_id, forged.team_id)
+    real = sandbox.issue_token(BUNDLE, PushType.VOIP)
+    async with client_for(sandbox, credentials) as client:
+        for token in (real, "ab" * 32):
+            result = await client.send(Notification.voip(BUNDLE, token, {"call_id": "c"}))
+            assert (result.status, result.reason) == (403, ApnsReason.INVALID_PROVIDER_TOKEN)
+    assert sandbox.notifications(token=real) == []

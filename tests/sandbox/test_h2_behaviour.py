@@ -128,8 +128,9 @@ async def test_response_body_respects_the_clients_flow_control_window(
         response = await client.response(stream_id)
     finally:
         await client.close()
-    assert response.status == 400
-    assert json.loads(response.body) == {"reason": "BadDeviceToken"}
+    # an unknown token and a credential that is none: the credential is answered first
+    assert response.status == 403
+    assert json.loads(response.body) == {"reason": "InvalidProviderToken"}
     assert response.data_frames >= 3
 
 

@@ -25,15 +25,31 @@ class AllowAll:
 
     def __init__(self) -> None:
         self.calls: list[tuple[bytes | None, str, str, PushType]] = []
+        self._identified: tuple[bytes | None, str, PushType] | None = None
+
+    def identify(self, authorization: bytes | None, topic: str, push_type: PushType) -> None:
+        self._identified = (authorization, topic, push_type)
+
+    def authorize(self, bundle_id: str) -> None:
+        assert self._identified is not None, "authorize before identify"
+        authorization, topic, push_type = self._identified
+        self.calls.append((authorization, topic, bundle_id, push_type))
 
     def authenticate(
         self, authorization: bytes | None, topic: str, bundle_id: str, push_type: PushType
     ) -> None:
-        self.calls.append((authorization, topic, bundle_id, push_type))
+        self.identify(authorization, topic, push_type)
+        self.authorize(bundle_id)
 
 
 class Deny:
     authenticated = False
+
+    def identify(self, authorization: bytes | None, topic: str, push_type: PushType) -> None:
+        raise Rejected(ApnsReason.INVALID_PROVIDER_TOKEN)
+
+    def authorize(self, bundle_id: str) -> None:
+        raise Rejected(ApnsReason.INVALID_PROVIDER_TOKEN)
 
     def authenticate(
         self, authorization: bytes | None, topic: str, bundle_id: str, push_type: PushType
@@ -263,15 +279,23 @@ def test_alert_token_used_for_voip_is_device_token_not_for_topic(tokens: TokenRe
     assert reject(tokens, request(token)).reason is ApnsReason.DEVICE_TOKEN_NOT_FOR_TOPIC
 
 
-def test_authentication_runs_after_the_token_checks(tokens: TokenRegistry, voip_token: str) -> None:
-    """Pushy's order: a bad token is reported before a bad credential."""
+def test_authentication_runs_before_any_answer_about_a_tokens_state(
+    tokens: TokenRegistry, voip_token: str
+) -> None:
+    """As on APNs: a request that is not authenticated gets its credential's error
+    whether the token exists, was uninstalled or is another app's; only the token's form
+    (a path that is not hex) is checked before."""
     validator = PushValidator(tokens, Environment.DEVELOPMENT)
+    gone = tokens.issue(BUNDLE, PushType.VOIP, Environment.DEVELOPMENT)
+    tokens.uninstall(gone, at_ms=1_700_000_000_000)
+    other = tokens.issue("com.example.other", PushType.VOIP, Environment.DEVELOPMENT)
+    for token in ("00" * 32, voip_token, gone, other):
+        with pytest.raises(Rejected) as caught:
+            validator.validate(request(token), b"{}", Deny())
+        assert caught.value.reason is ApnsReason.INVALID_PROVIDER_TOKEN, token
     with pytest.raises(Rejected) as caught:
-        validator.validate(request("00" * 32), b"{}", Deny())
-    assert caught.value.reason is ApnsReason.BAD_DEVICE_TOKEN
-    with pytest.raises(Rejected) as caught:
-        validator.validate(request(voip_token), b"{}", Deny())
-    assert caught.value.reason is ApnsReason.INVALID_PROVIDER_TOKEN
+        validator.validate(request("zz"), b"{}", Deny())
+    assert caught.value.reason is ApnsReason.BAD_DEVICE_TOKEN  # form, not state
 
 
 def test_empty_body_is_payload_empty(tokens: TokenRegistry, voip_token: str) -> None:

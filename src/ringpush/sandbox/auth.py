@@ -30,16 +30,28 @@ _BEARER = b"bearer "
 
 
 class ConnectionAuth(Protocol):
-    """Decides whether this connection may send this push; raises :class:`Rejected`."""
+    """Decides whether this connection may send this push; raises :class:`Rejected`.
+
+    In two steps, as APNs answers: :meth:`identify` (who is sending: the provider token
+    or the certificate) before anything about the device token is looked at, so a
+    request that is not authenticated never learns whether a token exists; then
+    :meth:`authorize` (may that sender push to the device token's app).
+    """
 
     @property
     def authenticated(self) -> bool:
         """True once a request has passed; APNs then raises the connection's stream limit."""
         ...
 
+    def identify(self, authorization: bytes | None, topic: str, push_type: PushType) -> None: ...
+
+    def authorize(self, bundle_id: str) -> None: ...
+
     def authenticate(
         self, authorization: bytes | None, topic: str, bundle_id: str, push_type: PushType
-    ) -> None: ...
+    ) -> None:
+        """Both steps at once."""
+        ...
 
 
 class TokenConnectionAuth:
@@ -64,6 +76,8 @@ class TokenConnectionAuth:
         self._clock = clock
         self._token: bytes | None = None
         self._verified: VerifiedToken | None = None
+        #: The token the request being checked was identified by (between the steps).
+        self._current: VerifiedToken | None = None
         self._adopted_at = 0.0
         self._team_id: str | None = None
         self._key_id: str | None = None
@@ -79,6 +93,10 @@ class TokenConnectionAuth:
     def authenticate(
         self, authorization: bytes | None, topic: str, bundle_id: str, push_type: PushType
     ) -> None:
+        self.identify(authorization, topic, push_type)
+        self.authorize(bundle_id)
+
+    def identify(self, authorization: bytes | None, topic: str, push_type: PushType) -> None:
         if push_type.rules.certificate_only:
             # MDM pushes go to a certificate's UID; a token connection cannot send them.
             raise Rejected(ApnsReason.TOPIC_DISALLOWED)
@@ -93,6 +111,12 @@ class TokenConnectionAuth:
             verified = self._adopt(token, now)
         if now - verified.issued_at > TOKEN_MAX_AGE_SECONDS:
             raise Rejected(ApnsReason.EXPIRED_PROVIDER_TOKEN)
+        self._current = verified
+
+    def authorize(self, bundle_id: str) -> None:
+        verified = self._current
+        if verified is None:
+            raise Rejected(ApnsReason.MISSING_PROVIDER_TOKEN)
         bundles = verified.key.bundle_ids
         if bundles is not None and bundle_id not in bundles:
             # Pushy's mock answers a key used outside its topics this way.
@@ -165,6 +189,14 @@ class CertificateConnectionAuth:
     def authenticate(
         self, authorization: bytes | None, topic: str, bundle_id: str, push_type: PushType
     ) -> None:
+        self.identify(authorization, topic, push_type)
+        self.authorize(bundle_id)
+
+    def authorize(self, bundle_id: str) -> None:
+        """The certificate's topics were checked against the request's topic, and the
+        device token against that topic."""
+
+    def identify(self, authorization: bytes | None, topic: str, push_type: PushType) -> None:
         restricted = self._identity.environment
         if restricted is not None and restricted is not self._environment:
             raise Rejected(ApnsReason.BAD_CERTIFICATE_ENVIRONMENT)

@@ -73,8 +73,12 @@ class PushValidator:
             check_expiration(fields)
             priority = check_priority(fields)
             push_type = check_push_type(fields, topic, priority)
-            issued = check_device_token(fields, topic, self._tokens, self.environment)
-            auth.authenticate(fields.get(b"authorization"), topic, issued.bundle_id, push_type)
+            token = check_device_token_path(fields)
+            # Who is sending, before any answer about the token's state: a request that
+            # is not authenticated learns nothing of which tokens exist (as on APNs).
+            auth.identify(fields.get(b"authorization"), topic, push_type)
+            issued = check_device_token(token, topic, self._tokens, self.environment)
+            auth.authorize(issued.bundle_id)
             check_payload(body, push_type, len(body) if body_size is None else body_size)
         except Rejected as exc:
             exc.apns_id = apns_id or _fresh_apns_id()
@@ -169,14 +173,9 @@ def check_push_type(fields: dict[bytes, bytes], topic: str, priority: int | None
     return push_type
 
 
-def check_device_token(
-    fields: dict[bytes, bytes], topic: str, tokens: TokenRegistry, environment: Environment
-) -> IssuedToken:
-    """``/3/device/<hex>`` naming a live token of this environment and this topic.
-
-    A token of the other environment is ``BadDeviceToken``, exactly what APNs answers
-    (reference §7); its ``Unregistered`` state only shows on its own host.
-    """
+def check_device_token_path(fields: dict[bytes, bytes]) -> str:
+    """``/3/device/<hex>``: the token as written, checked for form only (no lookup, so
+    it may come before authentication and reveals nothing of which tokens exist)."""
     path = fields.get(b":path", b"")
     if path in (b"/3/device", PATH_PREFIX):
         raise Rejected(ApnsReason.MISSING_DEVICE_TOKEN)
@@ -185,7 +184,19 @@ def check_device_token(
     raw = path[len(PATH_PREFIX) :].lower()
     if len(raw) % 2 or not _HEX.issuperset(raw):
         raise Rejected(ApnsReason.BAD_DEVICE_TOKEN)
-    issued = tokens.get(raw.decode("ascii"))
+    return raw.decode("ascii")
+
+
+def check_device_token(
+    token: str, topic: str, tokens: TokenRegistry, environment: Environment
+) -> IssuedToken:
+    """A live token of this environment and this topic (after authentication: these
+    answers tell whether a token exists).
+
+    A token of the other environment is ``BadDeviceToken``, exactly what APNs answers
+    (reference §7); its ``Unregistered`` state only shows on its own host.
+    """
+    issued = tokens.get(token)
     if issued is None or issued.environment is not environment:
         raise Rejected(ApnsReason.BAD_DEVICE_TOKEN)
     if issued.uninstalled_at_ms is not None:
