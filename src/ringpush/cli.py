@@ -328,6 +328,14 @@ def serve(
             " beyond it is 409 too_many_devices.",
         ),
     ] = 20,
+    max_body_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="RINGPUSH_MAX_BODY_BYTES",
+            min=1024,
+            help="The largest request body taken; a larger one is 413 before it is read.",
+        ),
+    ] = 65536,
     log_level: Annotated[
         LogLevel,
         typer.Option(envvar="RINGPUSH_LOG_LEVEL", help="Least severe log lines shown."),
@@ -344,7 +352,7 @@ def serve(
             envvar="RINGPUSH_CONFIG",
             help="TOML file with any of: host, port, database, state_dir, delivery_lease,"
             " retention_days, lane_concurrency, bulk_share_during_calls,"
-            " max_devices_per_user, log_level, log_format."
+            " max_devices_per_user, max_body_bytes, log_level, log_format."
             " Flags and RINGPUSH_* variables win over it.",
         ),
     ] = None,
@@ -387,6 +395,8 @@ def serve(
             bulk_share_during_calls = float(str(from_file["bulk_share_during_calls"]))
         if "max_devices_per_user" in from_file and not given("max_devices_per_user"):
             max_devices_per_user = int(str(from_file["max_devices_per_user"]))
+        if "max_body_bytes" in from_file and not given("max_body_bytes"):
+            max_body_bytes = int(str(from_file["max_body_bytes"]))
         try:
             if "log_level" in from_file and not given("log_level"):
                 log_level = LogLevel(str(from_file["log_level"]))
@@ -408,6 +418,8 @@ def serve(
         fail(f"retention_days must be at least 0.01, got {retention_days:g}")
     if lane_concurrency < 1:
         fail(f"lane_concurrency must be at least 1, got {lane_concurrency}")
+    if max_body_bytes < 1024:
+        fail(f"max_body_bytes must be at least 1024, got {max_body_bytes}")
     if max_devices_per_user < 1:
         fail(f"max_devices_per_user must be at least 1, got {max_devices_per_user}")
     if not 0 <= bulk_share_during_calls <= 1:
@@ -428,6 +440,7 @@ def serve(
         lane_concurrency=lane_concurrency,
         bulk_share_during_calls=bulk_share_during_calls,
         max_devices_per_user=max_devices_per_user,
+        max_body_bytes=max_body_bytes,
     )
 
     async def run() -> None:

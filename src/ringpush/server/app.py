@@ -4,6 +4,7 @@ layer's exceptions mapped to HTTP in one place (:mod:`ringpush.server.errors`)."
 
 from fastapi import FastAPI
 
+from ringpush.server.body_limit import BodyLimit
 from ringpush.server.errors import install_error_handlers
 from ringpush.server.routes import apps, calls, devices, health, pushes
 from ringpush.server.state import ServerState
@@ -19,4 +20,5 @@ def create_app(state: ServerState) -> FastAPI:
     if state.calls is not None and state.pushes is not None and state.engine is not None:
         api.include_router(calls.router)
         api.include_router(pushes.router)
+    api.add_middleware(BodyLimit, max_bytes=state.max_body_bytes)
     return api

@@ -29,6 +29,7 @@ from ringpush.registry.sealing import load_secret_box
 from ringpush.registry.sql_registry import SqlRegistry
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator, load_admin_key
+from ringpush.server.body_limit import DEFAULT_MAX_BODY_BYTES
 from ringpush.server.embedded import EmbeddedHttpServer
 from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER, ServerState
 
@@ -52,6 +53,8 @@ class ServeSettings:
     lane_concurrency: int = DEFAULT_CONCURRENCY
     #: Devices one user may register; a call rings at most that many.
     max_devices_per_user: int = DEFAULT_MAX_DEVICES_PER_USER
+    #: The largest request body taken; a larger one is 413 before it is read.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: The share of a lane's cap bulk pushes may use while calls are arriving (1: all).
     bulk_share_during_calls: float = DEFAULT_BULK_SHARE_DURING_CALLS
     #: Finished pushes (the delivery log) and ended calls are deleted after this long.
@@ -69,6 +72,7 @@ _CONFIG_KEYS = {
     "lane_concurrency": int,
     "bulk_share_during_calls": float,
     "max_devices_per_user": int,
+    "max_body_bytes": int,
     "log_level": str,
     "log_format": str,
 }
@@ -77,7 +81,8 @@ _CONFIG_KEYS = {
 def read_config_file(path: Path) -> dict[str, object]:
     """A TOML file of serve settings (``host``, ``port``, ``database``, ``state_dir``,
     ``delivery_lease``, ``retention_days``, ``lane_concurrency``,
-    ``bulk_share_during_calls``, ``max_devices_per_user``, ``log_level``, ``log_format``);
+    ``bulk_share_during_calls``, ``max_devices_per_user``, ``max_body_bytes``, ``log_level``,
+    ``log_format``);
     unknown keys and wrong types are errors, not silently ignored."""
     import tomllib
 
@@ -159,6 +164,7 @@ class RingpushService:
                 pushes,
                 engine,
                 max_devices_per_user=settings.max_devices_per_user,
+                max_body_bytes=settings.max_body_bytes,
             )
         )
         self._http = EmbeddedHttpServer(app)

@@ -11,6 +11,7 @@ from ringpush.delivery.engine import DeliveryEngine
 from ringpush.delivery.pushes import PushService
 from ringpush.registry.store import Registry
 from ringpush.server.auth import Authenticator
+from ringpush.server.body_limit import DEFAULT_MAX_BODY_BYTES
 
 #: One user's devices at most: a call rings them all at once, so a user with thousands
 #: would make one call thousands of pushes.
@@ -31,3 +32,5 @@ class ServerState:
     now: Callable[[], datetime] = field(default=utc_now)
     #: Devices one user may register (``serve --max-devices-per-user``).
     max_devices_per_user: int = DEFAULT_MAX_DEVICES_PER_USER
+    #: The largest request body taken (``serve --max-body-bytes``).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
