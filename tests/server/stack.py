@@ -40,13 +40,28 @@ class Stack:
         )
         return {"Authorization": f"Bearer {minted.json()['token']}"}
 
-    async def device(self, user: dict[str, str], device_id: str) -> str:
-        token = self.sandbox.issue_token("com.example.app", PushType.VOIP, Environment.DEVELOPMENT)
-        response = await self.http.put(
+    def token(self, push_type: PushType = PushType.VOIP) -> str:
+        return self.sandbox.issue_token("com.example.app", push_type, Environment.DEVELOPMENT)
+
+    async def put_device(
+        self, user: dict[str, str], device_id: str, token: str, push_type: PushType
+    ) -> httpx.Response:
+        return await self.http.put(
             f"/v1/devices/{device_id}",
             headers=user,
-            json={"token": token, "push_type": "voip", "environment": "development"},
+            json={"token": token, "push_type": push_type.value, "environment": "development"},
         )
+
+    async def register(
+        self, user: dict[str, str], device_id: str, push_type: PushType = PushType.VOIP
+    ) -> httpx.Response:
+        """PUT a fresh sandbox token for ``device_id``; the answer, whatever it is."""
+        return await self.put_device(user, device_id, self.token(push_type), push_type)
+
+    async def device(self, user: dict[str, str], device_id: str) -> str:
+        """A new VoIP device (201); returns its token."""
+        token = self.token()
+        response = await self.put_device(user, device_id, token, PushType.VOIP)
         assert response.status_code == 201, response.text
         return token
 

@@ -26,12 +26,7 @@ async def test_a_device_beyond_the_cap_is_refused_and_changes_nothing(stack: Sta
     bob = await stack.user("bob")
     for n in range(CAP):
         await stack.device(bob, f"phone-{n}")
-    token = stack.sandbox.issue_token("com.example.app", PushType.VOIP, Environment.DEVELOPMENT)
-    one_more = await stack.http.put(
-        "/v1/devices/phone-extra",
-        headers=bob,
-        json={"token": token, "push_type": "voip", "environment": "development"},
-    )
+    one_more = await stack.register(bob, "phone-extra")
     assert one_more.status_code == 409, one_more.text
     assert one_more.json()["error"]["code"] == "too_many_devices"
     listed = await stack.http.get("/v1/devices", headers=bob)
