@@ -39,13 +39,24 @@ def sqlite_path(url: str) -> Path | None:
     )
 
 
+#: Query parameters of a PostgreSQL URL that carry a secret (libpq's names).
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
 def redacted(url: str) -> str:
-    """The URL fit for a log line: a password in it is replaced by ``***``."""
+    """The URL fit for a log line: a password in it (``user:password@`` or
+    ``?password=``) is replaced by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{name}=***" if name.lower() in _SECRET_PARAMETERS else f"{name}{sep}{value}"
+        for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    if netloc == parts.netloc and query == parts.query:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 async def open_database(url: str) -> Database:
