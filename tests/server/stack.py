@@ -80,7 +80,9 @@ async def running_stack(database_url: str) -> AsyncIterator[Stack]:
     engine.start()
     calls = CallService(registry, engine, utc_now, max_devices=DEFAULT_MAX_DEVICES_PER_USER)
     pushes = PushService(registry, engine, utc_now)
-    authenticator = Authenticator(registry, ADMIN["Authorization"][7:], secrets.token_bytes(32))
+    authenticator = Authenticator(
+        registry, ADMIN["Authorization"][7:], secrets.token_bytes(32), engine.apps
+    )
     engine.apps.subscribe(authenticator.forget_app)  # as serve wires it
     server = EmbeddedHttpServer(
         create_app(ServerState(registry, authenticator, calls, pushes, engine))

@@ -7,7 +7,9 @@ import asyncio
 import json
 from urllib.parse import urlsplit
 
-from ringpush.server.body_limit import DEFAULT_MAX_BODY_BYTES
+from starlette.types import Message, Receive, Scope, Send
+
+from ringpush.server.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from tests.server.conftest import Running
 
 
@@ -77,3 +79,32 @@ async def test_a_body_within_the_cap_is_taken(server: Running) -> None:
     app = json.dumps({"bundle_id": "com.example.big", "ca_pem": "x" * 30_000}).encode()
     status, answer = await exchange(server, head(str(len(app))), app)
     assert status != 413, answer
+
+
+async def call_directly(headers: list[tuple[bytes, bytes]]) -> tuple[int, bool]:
+    """BodyLimit on its own, as any ASGI server would call it: the status it answers and
+    whether the app behind it ran (httptools refuses some of these before the app)."""
+    ran = False
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal ran
+        ran = True
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    await BodyLimit(app)(scope, receive, send)
+    return (sent[0]["status"] if sent else 0), ran
+
+
+async def test_ambiguous_or_broken_lengths_are_refused_before_the_app() -> None:
+    both = [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")]
+    assert await call_directly(both) == (400, False)
+    assert await call_directly([(b"content-length", b"5x")]) == (400, False)
+    assert await call_directly([(b"content-length", b"5")]) == (0, True)

@@ -14,7 +14,6 @@ always served first, so a backlog of bulk pushes never stands between a call and
 from __future__ import annotations
 
 import asyncio
-import random
 import ssl
 import time
 from collections import deque
@@ -217,10 +216,11 @@ class ConnectionPool:
         try:
             while not self._closing:
                 if self._failures:
-                    delay = min(
-                        BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (self._failures - 1)
+                    await asyncio.sleep(
+                        retry_delay(
+                            self._failures, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_MAX_SECONDS
+                        )
                     )
-                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 try:
                     _, protocol = await asyncio.wait_for(
                         loop.create_connection(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jwt
 
+from ringpush.registry.app_cache import AppCache
 from ringpush.registry.models import App
 from ringpush.registry.sealing import StateFileError, check_private_file, private_dir
 from ringpush.registry.store import Registry
@@ -108,35 +109,26 @@ def new_service_key() -> str:
 
 
 class Authenticator:
-    def __init__(self, registry: Registry, admin_key: str, signing_secret: bytes) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        admin_key: str,
+        signing_secret: bytes,
+        apps: AppCache | None = None,
+    ) -> None:
         self._registry = registry
+        #: Apps as the whole server sees them (changes heard through NOTIFY): a user
+        #: token is checked against its app's incarnation without reading a row.
+        self._apps = apps or AppCache(registry)
         self._admin_key = admin_key
         self._secret = signing_secret
         #: Service key -> (app id, when looked up): a call's request reads no row for it.
         self._service_keys: dict[str, tuple[str, float]] = {}
-        #: App id -> (its generation, or None if it does not exist; when looked up).
-        self._generations: dict[str, tuple[int | None, float]] = {}
 
     def forget_app(self, app_id: str) -> None:
         """The app changed or was deleted (on any instance): look its keys up again."""
         for key in [k for k, (app, _) in self._service_keys.items() if app == app_id]:
             del self._service_keys[key]
-        self._generations.pop(app_id, None)
-
-    async def _generation(self, app_id: str) -> int | None:
-        """Which incarnation of the app exists (when it was created, µs), None if none:
-        a user token names the one it was minted for, so it dies with its app and does
-        not come back when an app of the same id is created again."""
-        cached = self._generations.get(app_id)
-        now = time.monotonic()
-        if cached is not None and now - cached[1] < SERVICE_KEY_TTL:
-            return cached[0]
-        app = await self._registry.get_app(app_id)
-        generation = app_generation(app) if app is not None else None
-        if len(self._generations) > 10_000:
-            self._generations.clear()
-        self._generations[app_id] = (generation, now)
-        return generation
 
     async def _app_of_service_key(self, key: str) -> str | None:
         cached = self._service_keys.get(key)
@@ -193,7 +185,9 @@ class Authenticator:
         app_id, user_id = claims.get("app"), claims.get("sub")
         if not isinstance(app_id, str) or not isinstance(user_id, str):
             raise unauthorized("user token does not name an app and a user")
-        generation = await self._generation(app_id)
-        if generation is None or claims.get("gen") != generation:
+        # A token names the incarnation of its app it was minted for: it dies with the
+        # app and does not come back when an app of the same id is created again.
+        app = await self._apps.get(app_id)
+        if app is None or claims.get("gen") != app_generation(app):
             raise unauthorized("user token of an app that was deleted")
         return Principal(Role.USER, app_id=app_id, user_id=user_id)

@@ -24,6 +24,8 @@ def _unencodable(value: object) -> bool:
     """A string (anywhere inside) that is not text: an unpaired surrogate such as
     ``"\\ud800"``, which JSON lets through and UTF-8 cannot carry."""
     if isinstance(value, str):
+        if value.isascii():  # the usual case, without encoding it
+            return False
         try:
             value.encode()
         except UnicodeEncodeError:

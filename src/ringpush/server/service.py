@@ -153,7 +153,9 @@ class RingpushService:
             self.registry, engine, utc_now, max_devices=settings.max_devices_per_user
         )
         await calls.events.start()
-        authenticator = Authenticator(self.registry, self.admin_key, box.derive("user-tokens"))
+        authenticator = Authenticator(
+            self.registry, self.admin_key, box.derive("user-tokens"), apps
+        )
         apps.subscribe(authenticator.forget_app)
         pushes = PushService(self.registry, engine, utc_now)
         app = create_app(
