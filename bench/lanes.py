@@ -49,7 +49,7 @@ from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.figures import bucket_quantile, histogram_buckets, percentile
 from bench.http_load import LoadClient
-from bench.processes import Processes
+from bench.processes import Processes, cpu_seconds, cpu_since
 from bench.profiles import print_if_taken, record
 from bench.serving import (
     SandboxProcess,
@@ -75,6 +75,8 @@ class Outcome:
     loop_lag_max: float = float("nan")
     #: Bulk pushes APNs accepted per second while the calls were placed.
     bulk_rate: float | None = None
+    #: Share of one core used while the calls were placed: serve, the sandbox, the load.
+    cores: tuple[float, float, float] = (float("nan"),) * 3
 
     def pct(self, q: float) -> float:
         return percentile(self.latencies, q)
@@ -206,13 +208,15 @@ async def scenario(
             for delivery in body["deliveries"]:
                 sent_at[delivery["apns_id"]] = started
 
+        serve_pid = processes.running[f"serve-{work.name}"].pid
         spy = None
         if args.profile is not None:
             args.profile.mkdir(parents=True, exist_ok=True)
-            serve_pid = processes.running[f"serve-{work.name}"].pid
             spy = record(serve_pid, args.seconds, args.profile / f"{work.name}.raw")
         lag_before = histogram_buckets((await http.get("/metrics")).text, LOOP_LAG)
         accepted_before = (await sandbox.get("/stats")).json()["accepted"]
+        box_pid = processes.running["sandbox"].pid
+        cpu_before = (cpu_seconds(serve_pid), cpu_seconds(box_pid), time.process_time())
         tasks = []
         total = 0 if name == "drain" else int(args.rate * args.seconds)
         t0 = time.perf_counter()
@@ -227,6 +231,11 @@ async def scenario(
                 tasks.append(asyncio.create_task(call(i, service, False)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
+        cores = (
+            cpu_since(cpu_before[0], cpu_seconds(serve_pid)) / elapsed,
+            cpu_since(cpu_before[1], cpu_seconds(box_pid)) / elapsed,
+            (time.process_time() - cpu_before[2]) / elapsed,
+        )
         lag_after = histogram_buckets((await http.get("/metrics")).text, LOOP_LAG)
         stats = (await sandbox.get("/stats")).json()
         bulk_left = bulk_total - (stats["accepted"] - len(sent_at)) if bulk_total else None
@@ -249,6 +258,7 @@ async def scenario(
         bucket_quantile(lag_before, lag_after, 0.99) * 1000,
         bucket_quantile(lag_before, lag_after, 1.0) * 1000,
         bulk_rate if bulk_total else None,
+        cores,
     )
 
 
@@ -270,6 +280,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print(
         "scenario     pushes  failed  p50 ms  p99 ms  p99 ratio to alone"
         "  (serve's loop lag p99 / max, ms, bucket bounds)"
+        "  [cores busy: serve / sandbox / load]"
     )
     for outcome in outcomes:
         left = (
@@ -282,7 +293,8 @@ async def main_async(args: argparse.Namespace) -> None:
             f"{outcome.scenario:<11} {len(outcome.latencies):>7} {outcome.failures:>7}"
             f"  {outcome.pct(0.5):>6.1f}  {outcome.pct(0.99):>6.1f}"
             f"  {outcome.pct(0.99) / alone.pct(0.99):>5.2f}"
-            f"  ({outcome.loop_lag_p99:g} / {outcome.loop_lag_max:g}){left}"
+            f"  ({outcome.loop_lag_p99:g} / {outcome.loop_lag_max:g})"
+            f"  [{' / '.join(f'{c:.2f}' for c in outcome.cores)}]{left}"
         )
         print_if_taken(args.profile, outcome.scenario.replace(" ", "-"))
     by_name = {outcome.scenario: outcome for outcome in outcomes}

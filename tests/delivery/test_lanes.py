@@ -257,6 +257,28 @@ async def test_a_failing_lane_stops_dialing_and_recovers_by_itself(
     assert len(lanes.sandbox.notifications()) == len(pushes)
 
 
+async def test_a_probe_takes_one_push_of_the_lane_not_its_backlog(lanes: Lanes) -> None:
+    proxy = TcpProxy(lanes.sandbox.port(), drop=10**9)  # TLS refused throughout
+    await lanes.stack.enter_async_context(proxy)
+    await lanes.app("flaky", f"https://127.0.0.1:{proxy.port}", lanes.sandbox.ca_pem)
+    pushes = await lanes.queue("flaky", 40)
+    metrics = lanes.engine.metrics.registry
+    labels = {"app": "flaky", "environment": "development"}
+
+    def opened() -> float:
+        return metrics.get_sample_value("ringpush_lane_circuit_opened_total", labels) or 0.0
+
+    def claimed() -> float:
+        return metrics.get_sample_value("ringpush_outbox_claimed_total") or 0.0
+
+    await eventually(lambda: _async(opened() >= 1))
+    claimed_when_open = claimed()
+    # Two probes (after 1 s, then 2 s), each failed: the circuit opened twice more.
+    await eventually(lambda: _async(opened() >= 3), seconds=15)
+    assert claimed() - claimed_when_open <= 2  # one push per probe, the 40 left waiting
+    assert all(state is PushState.PENDING for state in await lanes.states(pushes))
+
+
 async def test_calls_overtake_a_queued_bulk_backlog(lanes: Lanes) -> None:
     """3 000 alert pushes queued for one app whose APNs takes 200 ms a push; a call to
     the same app reaches APNs long before the backlog has drained."""

@@ -209,10 +209,12 @@ class DeliveryEngine:
     async def run_once(self) -> int:
         """Claim every push due now (every class, most urgent first), send them and wait
         until each is recorded or handed back; returns how many were claimed."""
-        open_lanes = [key for key, lane in self._lanes.items() if lane.open]
+        now = self._clock()
+        troubled = self._troubled_lanes()
         claimed = await self._registry.outbox.claim_due(
-            self._clock(), CLAIM_BATCH, self._lease, skip_lanes=open_lanes
+            now, CLAIM_BATCH, self._lease, skip_lanes=troubled
         )
+        claimed = [*claimed, *await self._claim_probes(now)]
         done = await self._take(claimed)
         if done:
             await asyncio.gather(*done)
@@ -244,11 +246,12 @@ class DeliveryEngine:
         """Claim what is due, calls first; True if more may be due right now."""
         outbox = self._registry.outbox
         now = self._clock()
-        open_lanes = [key for key, lane in self._lanes.items() if lane.open]
+        troubled = self._troubled_lanes()
+        await self._take(await self._claim_probes(now))
         more = False
         for level in (Urgency.CALL, Urgency.CALL_FOLLOW_UP):
             claimed = await outbox.claim_due(
-                now, CLAIM_BATCH, self._lease, urgency=level, skip_lanes=open_lanes
+                now, CLAIM_BATCH, self._lease, urgency=level, skip_lanes=troubled
             )
             more |= len(claimed) == CLAIM_BATCH
             await self._take(claimed)
@@ -265,7 +268,7 @@ class DeliveryEngine:
         # down (lane_has_room), not at every answer.
         for key in await outbox.due_lanes(Urgency.BULK, now):
             lane = self._lanes.get(key)
-            if lane is not None and lane.open:
+            if lane is not None and key in troubled:
                 continue
             if lane is not None and not lane.hungry:
                 self._lanes_full = True
@@ -289,6 +292,25 @@ class DeliveryEngine:
             if self._stopping:
                 break
         return more
+
+    def _troubled_lanes(self) -> list[LaneKey]:
+        """Lanes whose circuit is not closed: claims leave their pushes in the outbox."""
+        return [key for key, lane in self._lanes.items() if lane.troubled]
+
+    async def _claim_probes(self, now: datetime) -> list[OutboxPush]:
+        """One push, the most urgent due, for each lane whose probe time has come and
+        that has none to probe with.
+
+        Only that one can go before the probe's answer: claiming the lane's whole backlog
+        at the probe time, to hand it back when the probe failed, cost the event loop
+        100 ms at each probe of a dead lane, and the healthy lanes' calls waited for it
+        (``bench/lanes.py``, dead lane).
+        """
+        claimed: list[OutboxPush] = []
+        for key, lane in list(self._lanes.items()):
+            if lane.wants_probe:
+                claimed += await self._registry.outbox.claim_due(now, 1, self._lease, lane=key)
+        return claimed
 
     async def _take(self, claimed: Sequence[OutboxPush]) -> list[asyncio.Future[None]]:
         """Hold and dispatch claimed pushes; returns futures done once each is recorded
@@ -326,6 +348,9 @@ class DeliveryEngine:
                 return
             try:
                 lane = await self._lane(app, push)
+                if lane.open:
+                    await self._defer(lane, [push])
+                    return
                 request = Notification.for_app(
                     app.bundle_id,
                     push.push_type,
@@ -344,9 +369,6 @@ class DeliveryEngine:
                 return
             except ApnsError as exc:  # unusable credentials, CA or URL
                 await self._fail(push, str(exc), "bad_configuration")
-                return
-            if lane.open:
-                await self._defer(lane, [push])
                 return
             lane.offer(push, request)
             self.metrics.lane_in_flight.labels(*_labels(lane.key)).set(lane.in_flight)

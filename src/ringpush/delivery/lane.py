@@ -119,6 +119,21 @@ class Lane:
         """Its endpoint is down: pushes for it wait in the outbox until the probe time."""
         return self.breaker.state is CircuitState.OPEN
 
+    @property
+    def troubled(self) -> bool:
+        """Its circuit is open or half-open: only a probe push may be given to it."""
+        return self.breaker.state is not CircuitState.CLOSED
+
+    @property
+    def wants_probe(self) -> bool:
+        """Its probe time has come and it holds no push to probe with."""
+        return (
+            self.breaker.state is CircuitState.HALF_OPEN
+            and self.in_flight == 0
+            and self.waiting == 0
+            and not self._closed
+        )
+
     def offer(self, push: OutboxPush, request: PushRequest) -> None:
         """Queue a claimed push by its urgency and send what the cap allows."""
         self._waiting[push.urgency].append((push, request))
