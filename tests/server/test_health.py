@@ -3,10 +3,13 @@ balancer whether this instance can take calls, and says what is missing when not
 
 from __future__ import annotations
 
+import gc
+import re
 from pathlib import Path
 
 import httpx
 
+from ringpush.gc_pauses import YOUNG_THRESHOLD, GcPauseMonitor
 from ringpush.server.service import RingpushService, ServeSettings
 from tests.conftest import create_database, drop_database
 from tests.postgres_server import PostgresServer
@@ -48,3 +51,23 @@ async def test_an_instance_that_lost_its_database_is_not_ready(
             assert (await http.get("/healthz")).status_code == 200  # alive, just not ready
     finally:
         await service.stop()
+
+
+async def test_a_running_instance_shows_its_loop_lag_and_collector_pauses(
+    database_url: str, tmp_path: Path
+) -> None:
+    service = RingpushService(ServeSettings(port=0, database=database_url, state_dir=tmp_path))
+    await service.start()
+    try:
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD  # set once it had started
+        gc.collect()  # a full collection, as any thread of the process could cause
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}") as http:
+            text = (await http.get("/metrics")).text
+        assert re.search(r'ringpush_gc_pause_seconds_count\{generation="2"\} [1-9]', text)
+        assert re.search(r"ringpush_event_loop_lag_seconds_count [1-9]", text)
+    finally:
+        await service.stop()
+    # The stopped service no longer listens to the collector.
+    assert not [
+        cb for cb in gc.callbacks if isinstance(getattr(cb, "__self__", None), GcPauseMonitor)
+    ]

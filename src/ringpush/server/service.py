@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import random
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from ringpush.delivery.engine import DEFAULT_BULK_SHARE_DURING_CALLS, DeliveryEn
 from ringpush.delivery.lane import DEFAULT_CONCURRENCY
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
+from ringpush.gc_pauses import GcPauseMonitor, settle_collector
 from ringpush.loop_lag import LoopLagMonitor
 from ringpush.registry.app_cache import AppCache
 from ringpush.registry.connect import open_registry, redacted
@@ -117,6 +117,7 @@ class RingpushService:
         self._retention_task: asyncio.Task[None] | None = None
         self._metrics: DeliveryMetrics | None = None
         self._loop_lag: LoopLagMonitor | None = None
+        self._gc_pauses: GcPauseMonitor | None = None
         self._calls: CallService | None = None
         self.admin_key = ""
         self.admin_key_file: Path | None = None
@@ -130,6 +131,8 @@ class RingpushService:
         metrics = self._metrics = DeliveryMetrics()
         self._loop_lag = LoopLagMonitor(metrics.registry)
         self._loop_lag.start()
+        self._gc_pauses = GcPauseMonitor(metrics.registry)
+        self._gc_pauses.start()
         self._clients = ApnsClients(
             tokens=self.registry.provider_tokens, on_signed=metrics.provider_tokens_signed.inc
         )
@@ -172,9 +175,9 @@ class RingpushService:
         self._http = EmbeddedHttpServer(app)
         self.port = await self._http.start(settings.host, settings.port)
         # Everything made while starting (modules, FastAPI's routes and models, pydantic's
-        # validators) lives as long as the process: out of the collector's sight, a full
+        # validators) lives as long as the process: out of the collector's sight, a
         # collection under load looks at what requests make, not at all of that.
-        gc.freeze()
+        settle_collector()
         self._ring_task = asyncio.create_task(self._ring_timer(calls))
         self._retention_task = asyncio.create_task(self._retention_sweeps())
 
@@ -216,6 +219,8 @@ class RingpushService:
     async def stop(self) -> None:
         if self._loop_lag is not None:
             await self._loop_lag.stop()
+        if self._gc_pauses is not None:
+            self._gc_pauses.stop()
         for task in (self._ring_task, self._retention_task):
             if task is not None:
                 task.cancel()
