@@ -322,3 +322,64 @@ async def test_migration_11_splits_a_combined_apns_url(database_url: str, box: S
     assert split.apns_url_for(Environment.PRODUCTION) == "https://prod.example"
     assert plain.apns_url_for(Environment.DEVELOPMENT) == "https://both.example:2197"
     assert plain.apns_url_for(Environment.PRODUCTION) == "https://both.example:2197"
+
+
+async def test_migration_13_keeps_every_device_and_drops_the_user_index(
+    database_url: str, box: SecretBox
+) -> None:
+    """Devices registered before the devices table is clustered by user are all there
+    after it, found by user and by token, and the redundant index is gone."""
+    from ringpush.apns.device_token import normalize_device_token
+    from ringpush.registry.connect import open_database
+    from ringpush.registry.migrations import migrate
+    from ringpush.registry.sql_registry import TOKEN
+
+    tokens = {(f"u{n % 3}", f"d{n}"): f"{n:064x}" for n in range(9)}
+    db = await open_database(database_url)
+    try:
+        assert await migrate(db, upto=12) == 12
+        await db.execute(
+            """INSERT INTO apps (app_id, bundle_id, default_environment, created_us,
+                   updated_us) VALUES ('a', 'com.x', 'production', 0, 0)"""
+        )
+        for (user, device), token in tokens.items():
+            await db.execute(
+                """INSERT INTO devices (app_id, user_id, device_id, push_type, token_hash,
+                       token_sealed, environment, created_us, updated_us, last_seen_us)
+                   VALUES ('a', ?, ?, 'voip', ?, ?, 'production', 1, 1, 1)""",
+                (
+                    user,
+                    device,
+                    box.lookup_hash(normalize_device_token(token).encode(), TOKEN),
+                    box.seal(token.encode(), TOKEN),
+                ),
+            )
+    finally:
+        await db.close()
+    registry = await open_registry(database_url, box)
+    try:
+        for user in ("u0", "u1", "u2"):
+            found = await registry.devices_of_user("a", user)
+            assert {(d.user_id, d.device_id): d.token for d in found} == {
+                key: token for key, token in tokens.items() if key[0] == user
+            }
+        # The unique token index still holds: the same token moves, never duplicates.
+        moved = await registry.register_device(
+            app_id="a",
+            user_id="u2",
+            device_id="d0",
+            push_type=PushType.VOIP,
+            token=tokens[("u0", "d0")],
+            environment=Environment.PRODUCTION,
+            now=datetime.now(UTC),
+        )
+        assert moved is not None
+        assert [d.device_id for d in await registry.devices_of_user("a", "u0")] == ["d3", "d6"]
+        indexes = await registry.db.fetchall(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'devices'"
+            if database_url.startswith("postgres")
+            else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'devices'"
+        )
+        assert "devices_by_user" not in {row[0] for row in indexes}
+    finally:
+        await registry.close()
