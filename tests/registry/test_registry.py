@@ -18,7 +18,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.registry import App, Registry, SecretBox, SqlRegistry, open_registry
 from ringpush.registry.migrations import LATEST_VERSION
 from ringpush.registry.sqlite_database import SqliteDatabase
-from ringpush.registry.store import MasterKeyMismatch
+from ringpush.registry.store import MasterKeyMismatch, TokenHeldElsewhere
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TOKEN_A = "a1" * 32
@@ -51,6 +51,7 @@ async def register(
     push_type: PushType = PushType.VOIP,
     at: datetime = T0,
     environment: Environment = Environment.DEVELOPMENT,
+    install: str | None = None,
 ) -> tuple[bool, tuple[tuple[str, str], ...]]:
     result = await store.register_device(
         app_id="demo",
@@ -60,6 +61,7 @@ async def register(
         token=token,
         environment=environment,
         now=at,
+        install_secret=install,
     )
     return result.created, result.moved_from
 
@@ -118,16 +120,52 @@ async def test_registering_the_same_token_again_is_idempotent(registry: SqlRegis
     assert device.last_seen_at == later
 
 
-async def test_a_token_moving_to_another_user_moves_and_is_not_duplicated(
+INSTALL = "install-secret-of-bobs-phone-0123"
+
+
+async def test_a_token_moving_to_another_user_from_its_install_moves_and_is_not_duplicated(
     registry: SqlRegistry,
 ) -> None:
-    await register(registry, "bob", "phone", TOKEN_A)
-    created, moved = await register(registry, "alice", "phone2", TOKEN_A)
+    await register(registry, "bob", "phone", TOKEN_A, install=INSTALL)
+    created, moved = await register(registry, "alice", "phone2", TOKEN_A, install=INSTALL)
     assert created
     assert moved == (("bob", "phone"),)
     assert await registry.devices_of_user("demo", "bob") == []
     [device] = await registry.devices_of_user("demo", "alice")
     assert device.token == TOKEN_A
+
+
+@pytest.mark.parametrize("stranger", [None, "another-install-secret-0123456"])
+async def test_another_users_token_does_not_move_without_its_install(
+    registry: SqlRegistry, stranger: str | None
+) -> None:
+    await register(registry, "alice", "phone", TOKEN_A, install=INSTALL)
+    await register(registry, "bob", "phone", TOKEN_B, install=stranger)
+    with pytest.raises(TokenHeldElsewhere) as refused:
+        await register(registry, "bob", "phone", TOKEN_A, install=stranger)
+    assert "alice" not in str(refused.value)
+    [alices] = await registry.devices_of_user("demo", "alice")
+    assert alices.token == TOKEN_A  # alice still rings
+    [bobs] = await registry.devices_of_user("demo", "bob")
+    assert bobs.token == TOKEN_B  # and bob's own registration is untouched
+
+
+async def test_a_token_registered_without_an_install_moves_only_within_its_user(
+    registry: SqlRegistry,
+) -> None:
+    await register(registry, "alice", "phone", TOKEN_A)
+    assert await register(registry, "alice", "ipad", TOKEN_A) == (True, (("alice", "phone"),))
+    with pytest.raises(TokenHeldElsewhere):
+        await register(registry, "bob", "phone", TOKEN_A, install=INSTALL)
+
+
+async def test_a_token_apns_called_invalid_is_free_for_anyone(registry: SqlRegistry) -> None:
+    await register(registry, "alice", "phone", TOKEN_A, install=INSTALL)
+    assert await registry.invalidate_token(
+        app_id="demo", token=TOKEN_A, invalid_since=T0 + timedelta(seconds=1), reason="Unregistered"
+    )
+    later = T0 + timedelta(seconds=2)
+    assert await register(registry, "bob", "phone", TOKEN_A, at=later) == (True, ())
 
 
 async def test_a_new_token_replaces_the_old_one_for_the_device(registry: SqlRegistry) -> None:
@@ -366,15 +404,19 @@ async def test_migration_13_keeps_every_device_and_drops_the_user_index(
         # The unique token index still holds: the same token moves, never duplicates.
         moved = await registry.register_device(
             app_id="a",
-            user_id="u2",
-            device_id="d0",
+            user_id="u0",
+            device_id="d9",
             push_type=PushType.VOIP,
             token=tokens[("u0", "d0")],
             environment=Environment.PRODUCTION,
             now=datetime.now(UTC),
         )
         assert moved is not None
-        assert [d.device_id for d in await registry.devices_of_user("a", "u0")] == ["d3", "d6"]
+        assert [d.device_id for d in await registry.devices_of_user("a", "u0")] == [
+            "d3",
+            "d6",
+            "d9",
+        ]
         indexes = await registry.db.fetchall(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'devices'"
             if database_url.startswith("postgres")

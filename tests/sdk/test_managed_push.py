@@ -9,7 +9,7 @@ import pytest
 
 from ringpush.apns.push_type import PushType
 from ringpush.local_stack import LocalStack
-from ringpush.sdk import Client, ManagedPush, Unauthorized
+from ringpush.sdk import Client, DeviceTokenUnavailable, ManagedPush, Unauthorized
 from tests.sdk.conftest import eventually
 
 
@@ -133,3 +133,50 @@ def test_automatic_environment_needs_the_build_setting() -> None:
         ManagedPush(NoTokens(), device_id="d", environment="automatic")
     with pytest.raises(ValueError, match="development, production or automatic"):
         ManagedPush(NoTokens(), device_id="d", environment="staging")
+
+
+async def test_the_same_install_signed_in_as_someone_else_takes_its_token_along(
+    stack: LocalStack,
+) -> None:
+    phone = stack.sandbox.device("phone", stack.bundle_id)
+    push = ManagedPush(phone, device_id="phone-1", environment="development")
+    push.desired_push_types = {PushType.VOIP}
+    bob = Client(stack.url, await stack.user_token("bob"), push=push)
+    await eventually(lambda: PushType.VOIP in push.registered(bob))
+    await bob.close()
+    # The app relaunched with the secret it kept: alice signs in on the same phone.
+    again = ManagedPush(
+        phone, device_id="phone-1", environment="development", install_secret=push.install_secret
+    )
+    again.desired_push_types = {PushType.VOIP}
+    alice = Client(stack.url, await stack.user_token("alice"), push=again)
+    await eventually(lambda: PushType.VOIP in again.registered(alice))
+    assert await stack.devices_of("bob") == []
+    assert len(await stack.devices_of("alice")) == 1
+    await alice.close()
+    await push.close()
+    await again.close()
+
+
+async def test_another_install_with_the_same_token_is_refused(stack: LocalStack) -> None:
+    phone = stack.sandbox.device("phone", stack.bundle_id)
+    push = ManagedPush(phone, device_id="phone-1", environment="development")
+    push.desired_push_types = {PushType.VOIP}
+    alice = Client(stack.url, await stack.user_token("alice"), push=push)
+    await eventually(lambda: PushType.VOIP in push.registered(alice))
+    errors: list[Exception] = []
+    stranger = ManagedPush(  # the same token, learnt somehow, from an install of its own
+        phone,
+        device_id="x",
+        environment="development",
+        on_error=lambda client, push_type, error: errors.append(error),
+    )
+    assert stranger.install_secret != push.install_secret
+    stranger.desired_push_types = {PushType.VOIP}
+    bob = Client(stack.url, await stack.user_token("bob"), push=stranger, retries=0)
+    await eventually(lambda: bool(errors))
+    assert isinstance(errors[0], DeviceTokenUnavailable)
+    assert await stack.devices_of("bob") == []
+    assert len(await stack.devices_of("alice")) == 1
+    for closing in (alice, bob, push, stranger):
+        await closing.close()

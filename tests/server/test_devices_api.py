@@ -51,15 +51,57 @@ async def test_many_devices_and_push_types_per_user(server: Running) -> None:
     ]
 
 
-async def test_a_token_moving_to_another_user_moves(server: Running) -> None:
+INSTALL = "Xq3-install-secret-of-the-phone_9"
+
+
+async def test_a_phone_changing_hands_moves_its_token_from_the_same_install(
+    server: Running,
+) -> None:
     await server.create_app()
     bob, alice = await server.user("bob"), await server.user("alice")
-    body = {"token": TOKEN_A, "environment": "development"}
+    body = {"token": TOKEN_A, "environment": "development", "install_secret": INSTALL}
     await server.http.put("/v1/devices/phone", headers=bob, json=body)
     moved = await server.http.put("/v1/devices/phone", headers=alice, json=body)
     assert moved.json()["moved_from_other_device"] is True
     assert (await server.http.get("/v1/devices", headers=bob)).json() == []
     assert len((await server.http.get("/v1/devices", headers=alice)).json()) == 1
+
+
+@pytest.mark.parametrize("secret", [None, "a-stranger-guessing-a-secret-0"])
+async def test_a_stranger_with_the_full_token_cannot_take_the_device_over(
+    server: Running, secret: str | None
+) -> None:
+    await server.create_app()
+    bob, alice = await server.user("bob"), await server.user("alice")
+    await server.http.put(
+        "/v1/devices/phone",
+        headers=alice,
+        json={"token": TOKEN_A, "environment": "development", "install_secret": INSTALL},
+    )
+    body = {"token": TOKEN_A, "environment": "development"}
+    if secret is not None:
+        body["install_secret"] = secret
+    taken = await server.http.put("/v1/devices/x", headers=bob, json=body)
+    assert taken.status_code == 409
+    error = taken.json()["error"]
+    assert error["code"] == "device_token_unavailable"
+    assert "alice" not in error["message"]  # nothing says who holds it
+    assert (await server.http.get("/v1/devices", headers=bob)).json() == []
+    [kept] = (await server.http.get("/v1/devices", headers=alice)).json()
+    assert kept["device_id"] == "phone"
+
+
+async def test_install_secret_is_checked_for_form(server: Running) -> None:
+    await server.create_app()
+    bob = await server.user("bob")
+    for secret in ("short", "has spaces in it, far too many of them", "x" * 129):
+        response = await server.http.put(
+            "/v1/devices/phone",
+            headers=bob,
+            json={"token": TOKEN_A, "environment": "development", "install_secret": secret},
+        )
+        assert response.status_code == 422, secret
+        assert "install_secret" in response.json()["error"]["message"]
 
 
 async def test_a_user_cannot_remove_another_users_device(server: Running) -> None:

@@ -290,6 +290,13 @@ MIGRATIONS: list[tuple[int, str, list[str | Step]]] = [
         "a user's devices together: one seek reads them all",
         [_devices_clustered_by_user],
     ),
+    (
+        14,
+        "the install that registered a token: only it may move the token to another user",
+        # A keyed hash of the install's credential (never the credential); NULL for
+        # tokens registered without one, which no other user may take over.
+        ["ALTER TABLE devices ADD COLUMN install_hash TEXT"],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

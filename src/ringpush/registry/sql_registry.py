@@ -24,10 +24,12 @@ from ringpush.registry.retention import SqlRetention
 from ringpush.registry.sealing import SealingError, SecretBox
 from ringpush.registry.sql_calls import SqlCalls
 from ringpush.registry.sql_outbox import SqlOutbox
-from ringpush.registry.store import MasterKeyMismatch, TooManyDevices
+from ringpush.registry.store import MasterKeyMismatch, TokenHeldElsewhere, TooManyDevices
 from ringpush.registry.timestamps import from_us, maybe_from_us, to_us
 
 TOKEN = "device-token"
+#: The context of an install credential's keyed hash.
+INSTALL = "install-secret"
 SIGNING_KEY = "signing-key"
 CERTIFICATE = "certificate"
 SERVICE_KEY = "service-key"
@@ -249,9 +251,13 @@ class SqlRegistry:
         environment: Environment,
         now: datetime,
         max_devices: int | None = None,
+        install_secret: str | None = None,
     ) -> Registration:
         token = normalize_device_token(token)
         token_hash = self._box.lookup_hash(token.encode(), TOKEN)
+        install = None
+        if install_secret is not None:
+            install = self._box.lookup_hash(install_secret.encode(), INSTALL)
         at = to_us(now)
         key = (app_id, user_id, device_id, push_type.value)
         async with self._db.transaction() as db:
@@ -270,21 +276,27 @@ class SqlRegistry:
                 await db.execute(
                     """UPDATE devices SET last_seen_us = ?, environment = ?,
                            updated_us = CASE WHEN environment = ? THEN updated_us ELSE ? END,
+                           install_hash = COALESCE(?, install_hash),
                            invalidated_us = NULL, invalid_reason = NULL
                        WHERE app_id = ? AND user_id = ? AND device_id = ? AND push_type = ?""",
-                    (at, environment.value, environment.value, at, *key),
+                    (at, environment.value, environment.value, at, install, *key),
                 )
                 created = False
                 moved: list[tuple[str, str]] = []
             else:
-                moved = [
-                    (r["user_id"], r["device_id"])
-                    for r in await db.fetchall(
-                        """SELECT user_id, device_id FROM devices
+                holders = await db.fetchall(
+                    """SELECT user_id, device_id, install_hash FROM devices
                        WHERE app_id = ? AND push_type = ? AND token_hash = ?""",
-                        (app_id, push_type.value, token_hash),
-                    )
-                ]
+                    (app_id, push_type.value, token_hash),
+                )
+                # A phone changing hands re-registers from the same install; a stranger
+                # who learnt the token has no way to prove that.
+                if any(
+                    r["user_id"] != user_id and (install is None or r["install_hash"] != install)
+                    for r in holders
+                ):
+                    raise TokenHeldElsewhere()
+                moved = [(r["user_id"], r["device_id"]) for r in holders]
                 await db.execute(
                     "DELETE FROM devices WHERE app_id = ? AND push_type = ? AND token_hash = ?",
                     (app_id, push_type.value, token_hash),
@@ -293,11 +305,12 @@ class SqlRegistry:
                 await db.execute(
                     """INSERT INTO devices (app_id, user_id, device_id, push_type,
                            token_hash, token_sealed, environment, created_us, updated_us,
-                           last_seen_us, invalidated_us, invalid_reason)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)
+                           last_seen_us, install_hash, invalidated_us, invalid_reason)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)
                        ON CONFLICT (app_id, user_id, device_id, push_type) DO UPDATE SET
                            token_hash = excluded.token_hash,
                            token_sealed = excluded.token_sealed,
+                           install_hash = excluded.install_hash,
                            environment = excluded.environment,
                            created_us = excluded.created_us,
                            updated_us = excluded.updated_us,
@@ -311,6 +324,7 @@ class SqlRegistry:
                         created_us,
                         at,
                         at,
+                        install,
                     ),
                 )
                 created = existing is None

@@ -31,6 +31,18 @@ class UnknownApp(RegistryError):
     code = "unknown_app"
 
 
+class TokenHeldElsewhere(Exception):
+    """A token another user's install registered, asked for without that install's
+    credential. Deliberately says nothing of who holds it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this device token cannot be registered by this install: a token moves to"
+            " another user only with the install_secret of the install that registered it,"
+            " or once APNs has reported it invalid"
+        )
+
+
 class TooManyDevices(Exception):
     """A new device for a user who already has as many as the deployment allows."""
 
@@ -241,10 +253,14 @@ class Registry(Protocol):
         environment: Environment,
         now: datetime,
         max_devices: int | None = None,
+        install_secret: str | None = None,
     ) -> Registration:
         """Idempotent: the same token again only refreshes ``last_seen_at``; a token held
-        by another user or device moves here (never duplicated). A device id new to the
-        user raises :class:`TooManyDevices` when the user has ``max_devices`` already."""
+        by another device of the user moves here (never duplicated). A token another
+        user holds moves only when ``install_secret`` is the one it was registered with
+        (the same install, signed in as someone else), else :class:`TokenHeldElsewhere`.
+        A device id new to the user raises :class:`TooManyDevices` when the user has
+        ``max_devices`` already."""
 
     async def unregister_device(
         self, *, app_id: str, user_id: str, device_id: str, push_type: PushType | None = None

@@ -15,6 +15,7 @@ from ringpush.sdk.environment import ApsEnvironment, BuildConfiguration, resolve
 from ringpush.sdk.errors import (
     ApiError,
     CallNotRinging,
+    DeviceTokenUnavailable,
     Forbidden,
     InvalidRequest,
     InvalidToken,
@@ -40,6 +41,7 @@ __all__ = [
     "CallOutcome",
     "CallSession",
     "Client",
+    "DeviceTokenUnavailable",
     "Forbidden",
     "IncomingCall",
     "IncomingPush",

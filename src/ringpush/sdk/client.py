@@ -50,9 +50,10 @@ IDLE_CONNECTION_SECONDS = 5.0
 class Client:
     """One signed-in user on this device.
 
-    ``device_id`` identifies the install (``identifierForVendor`` on iOS); with ``push``
-    the client takes it from the :class:`ManagedPush`, which then registers its tokens
-    with this client at once and again whenever they change.
+    ``device_id`` identifies the install (``identifierForVendor`` on iOS) and
+    ``install_secret`` proves it (see :class:`ManagedPush`); with ``push`` the client
+    takes both from the :class:`ManagedPush`, which then registers its tokens with this
+    client at once and again whenever they change.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class Client:
         user_token: str,
         *,
         device_id: str | None = None,
+        install_secret: str | None = None,
         push: ManagedPush | None = None,
         retries: int = 4,
         backoff: float = 0.2,
@@ -73,6 +75,7 @@ class Client:
         if retries < 0:
             raise ValueError("retries must be >= 0")
         self.device_id = chosen
+        self.install_secret = install_secret or (push.install_secret if push is not None else None)
         self.server_url = server_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
@@ -173,6 +176,7 @@ class Client:
                 "token": token,
                 "push_type": push_type.value,
                 "environment": environment.value,
+                **({"install_secret": self.install_secret} if self.install_secret else {}),
             },
         )
         data = response.json()

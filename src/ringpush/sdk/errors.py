@@ -118,6 +118,13 @@ class TooManyDevices(ApiError):
     code = "too_many_devices"
 
 
+class DeviceTokenUnavailable(ApiError):
+    """Another user's install registered this token; it moves here only from that
+    install (its ``install_secret``) or after APNs has reported it invalid."""
+
+    code = "device_token_unavailable"
+
+
 class CallNotRinging(ApiError):
     """Answer or decline came too late: the call was answered elsewhere or is over."""
 

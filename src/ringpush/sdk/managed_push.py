@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -57,10 +58,17 @@ class ManagedPush:
         on_incoming_push: Callable[[IncomingPush], None] | None = None,
         on_error: ErrorHandler | None = None,
         max_retry_seconds: float = 30.0,
+        install_secret: str | None = None,
     ) -> None:
         if not device_id:
             raise ValueError("device_id is empty")
         self.device_id = device_id
+        #: This install's credential, sent with every registration: the server moves a
+        #: token another user registered to the user signed in here only when it is
+        #: the same install. Made here when not given; an app keeps it (the keychain)
+        #: and passes it back on every launch, so a phone that changes hands keeps
+        #: ringing for whoever signs in on it.
+        self.install_secret = install_secret or secrets.token_urlsafe(32)
         self.environment = resolve_environment(environment, build)
         self.on_incoming_push = on_incoming_push
         self.on_error = on_error

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringpush.delivery.calls import CalleeHasNoDevices, CallExists
 from ringpush.delivery.pushes import NoDevicesForPushType
-from ringpush.registry.store import TooManyDevices
+from ringpush.registry.store import TokenHeldElsewhere, TooManyDevices
 
 
 class ApiError(Exception):
@@ -55,6 +55,8 @@ def domain_error(exc: Exception) -> ApiError | None:
         )
     if isinstance(exc, TooManyDevices):
         return ApiError(409, "too_many_devices", str(exc))
+    if isinstance(exc, TokenHeldElsewhere):
+        return ApiError(409, "device_token_unavailable", str(exc))
     return None
 
 
@@ -64,7 +66,13 @@ def install_error_handlers(app: FastAPI) -> None:
         assert error is not None
         return JSONResponse(error_body(error.code, error.message), error.status)
 
-    for kind in (CallExists, CalleeHasNoDevices, NoDevicesForPushType, TooManyDevices):
+    for kind in (
+        CallExists,
+        CalleeHasNoDevices,
+        NoDevicesForPushType,
+        TooManyDevices,
+        TokenHeldElsewhere,
+    ):
         app.add_exception_handler(kind, delivery_error)
 
     @app.exception_handler(ApiError)

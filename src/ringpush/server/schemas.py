@@ -123,6 +123,17 @@ class DeviceIn(Strict):
     token: str = Field(min_length=2, max_length=400, description="device token, hex")
     push_type: PushType = PushType.VOIP
     environment: Environment
+    install_secret: str | None = Field(
+        None,
+        min_length=22,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="a random secret the app makes once per install and keeps (the iOS"
+        " keychain), sent with every registration: a token another user registered"
+        " moves to this user only when this is the secret it was registered with (the"
+        " same phone, signed in as someone else) or after APNs reported the token"
+        " invalid; otherwise 409 device_token_unavailable",
+    )
 
 
 class DeviceOut(BaseModel):

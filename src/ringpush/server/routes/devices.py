@@ -39,6 +39,7 @@ async def register_device(
         environment=body.environment,
         now=state.now(),
         max_devices=state.max_devices_per_user,
+        install_secret=body.install_secret,
     )
     response.status_code = 201 if result.created else 200
     return RegistrationOut(
