@@ -117,3 +117,53 @@ async def test_a_callee_acts_only_through_its_own_devices_and_reasons(stack: Sta
         "/v1/calls/c1/decline", headers=bob, json={"device_id": "phone"}
     )
     assert declined.status_code == 200, declined.text
+
+
+async def _works(stack: Stack, user: dict[str, str]) -> bool:
+    response = await stack.http.get("/v1/devices", headers=user)
+    assert response.status_code in (200, 401), response.text
+    return response.status_code == 200
+
+
+async def test_one_users_tokens_can_be_revoked_by_the_apps_service_key(stack: Stack) -> None:
+    bob, alice = await stack.user("bob"), await stack.user("alice")
+    revoked = await stack.http.delete("/v1/apps/demo/users/bob/tokens", headers=stack.service)
+    assert revoked.status_code == 204
+    refused = await stack.http.get("/v1/devices", headers=bob)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"].startswith("user token was revoked")
+    assert await _works(stack, alice)  # only bob's
+    assert await _works(stack, await stack.user("bob"))  # a token minted afterwards works
+
+
+async def test_every_user_token_of_an_app_can_be_revoked_and_stays_revoked(stack: Stack) -> None:
+    bob, alice = await stack.user("bob"), await stack.user("alice")
+    assert (await stack.http.delete("/v1/apps/demo/user-tokens", headers=ADMIN)).status_code == 204
+    assert not await _works(stack, bob)
+    assert not await _works(stack, alice)
+    # changing the app's settings does not bring them back
+    app = (await stack.http.get("/v1/apps/demo", headers=ADMIN)).json()
+    changed = await stack.http.put(
+        "/v1/apps/demo",
+        headers=ADMIN,
+        json={"bundle_id": app["bundle_id"], "default_environment": "development"},
+    )
+    assert changed.status_code == 200, changed.text
+    assert not await _works(stack, bob)
+    assert await _works(stack, await stack.user("carol"))
+
+
+async def test_revoking_needs_the_operator_or_the_apps_own_service_key(stack: Stack) -> None:
+    bob = await stack.user("bob")
+    created = await stack.http.put(
+        "/v1/apps/other", headers=ADMIN, json={"bundle_id": "com.example.other"}
+    )
+    assert created.status_code == 200
+    for path in ("/v1/apps/other/user-tokens", "/v1/apps/other/users/bob/tokens"):
+        foreign = await stack.http.delete(path, headers=stack.service)
+        assert foreign.status_code == 403, path
+    assert (await stack.http.delete("/v1/apps/demo/user-tokens", headers=bob)).status_code == 403
+    missing = await stack.http.delete("/v1/apps/nope/users/bob/tokens", headers=ADMIN)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "unknown_app"
+    assert await _works(stack, bob)  # none of that revoked anything

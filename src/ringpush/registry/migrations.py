@@ -297,6 +297,19 @@ MIGRATIONS: list[tuple[int, str, list[str | Step]]] = [
         # tokens registered without one, which no other user may take over.
         ["ALTER TABLE devices ADD COLUMN install_hash TEXT"],
     ),
+    (
+        15,
+        "revoked user tokens: every token of an app, or of one user, minted before a time",
+        [
+            "ALTER TABLE apps ADD COLUMN user_tokens_not_before_us INTEGER",
+            """CREATE TABLE user_token_revocations (
+                app_id TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
+                user_id TEXT NOT NULL,
+                not_before_us INTEGER NOT NULL,
+                PRIMARY KEY (app_id, user_id)
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -37,6 +37,8 @@ class App:
     updated_at: datetime | None = None
     apns_url_development: str | None = None
     apns_url_production: str | None = None
+    #: User tokens minted before this were revoked (all of the app's users).
+    user_tokens_not_before: datetime | None = None
 
     def apns_url_for(self, environment: Environment) -> str | None:
         """The endpoint for ``environment``; None: Apple's own host for it."""

@@ -216,7 +216,40 @@ class SqlRegistry:
             ca_pem=row["ca_pem"],
             created_at=maybe_from_us(row["created_us"]),
             updated_at=maybe_from_us(row["updated_us"]),
+            user_tokens_not_before=maybe_from_us(row["user_tokens_not_before_us"]),
         )
+
+    # -- user tokens ------------------------------------------------------------------
+    async def revoke_user_tokens(
+        self, app_id: str, now: datetime, user_id: str | None = None
+    ) -> bool:
+        at = to_us(now)
+        async with self._db.transaction() as db:
+            if await db.fetchone("SELECT 1 FROM apps WHERE app_id = ?", (app_id,)) is None:
+                return False
+            if user_id is None:
+                await db.execute(
+                    "UPDATE apps SET user_tokens_not_before_us = ? WHERE app_id = ?",
+                    (at, app_id),
+                )
+            else:
+                await db.execute(
+                    """INSERT INTO user_token_revocations (app_id, user_id, not_before_us)
+                       VALUES (?, ?, ?)
+                       ON CONFLICT (app_id, user_id) DO UPDATE
+                           SET not_before_us = excluded.not_before_us""",
+                    (app_id, user_id, at),
+                )
+        if user_id is None:  # every instance's app cache sees it within a second
+            await self._announce_app(app_id)
+        return True
+
+    async def user_tokens_not_before(self, app_id: str, user_id: str) -> datetime | None:
+        row = await self._db.fetchone(
+            "SELECT not_before_us FROM user_token_revocations WHERE app_id = ? AND user_id = ?",
+            (app_id, user_id),
+        )
+        return None if row is None else from_us(row[0])
 
     # -- service keys -----------------------------------------------------------------
     async def add_service_key(self, *, app_id: str, key: str, name: str) -> None:

@@ -237,6 +237,16 @@ class Registry(Protocol):
     async def list_apps(self) -> list[App]: ...
     async def delete_app(self, app_id: str) -> bool: ...
 
+    # user tokens (signed, not stored: revoked by the time they were minted before)
+    async def revoke_user_tokens(
+        self, app_id: str, now: datetime, user_id: str | None = None
+    ) -> bool:
+        """Every user token of the app (of ``user_id`` only, if given) minted before
+        ``now`` is refused from now on, on every instance; False if there is no app."""
+
+    async def user_tokens_not_before(self, app_id: str, user_id: str) -> datetime | None:
+        """When the user's tokens were last revoked one by one (None: never)."""
+
     # calling services' API keys (stored hashed)
     async def add_service_key(self, *, app_id: str, key: str, name: str) -> None: ...
     async def app_of_service_key(self, key: str) -> str | None: ...

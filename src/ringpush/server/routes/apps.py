@@ -13,7 +13,7 @@ from ringpush.registry.models import App
 from ringpush.registry.store import Registry
 from ringpush.server.auth import forbidden, new_service_key
 from ringpush.server.errors import ApiError
-from ringpush.server.principals import AsOperator, AsOperatorOrService, Service, State
+from ringpush.server.principals import AsOperator, AsOperatorOrService, Operator, Service, State
 from ringpush.server.schemas import (
     ID_PATTERN,
     AppIn,
@@ -24,6 +24,7 @@ from ringpush.server.schemas import (
     UserTokenIn,
     UserTokenOut,
 )
+from ringpush.server.state import ServerState
 from ringpush.server.views import app_out, device_out
 
 AppId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -117,6 +118,33 @@ async def mint_user_token(
     return UserTokenOut(
         token=token, user_id=body.user_id, app_id=app_id, expires_in=body.ttl_seconds
     )
+
+
+@router.delete("/v1/apps/{app_id}/user-tokens", status_code=204)
+async def revoke_user_tokens(app_id: AppId, who: AsOperatorOrService, state: State) -> Response:
+    """Revoke every user token of the app minted until now (a leaked signing backend, a
+    sign-out everywhere): each is 401 from then on, on every instance within a second.
+    Tokens minted afterwards work."""
+    await _revoke(app_id, None, who, state)
+    return Response(status_code=204)
+
+
+@router.delete("/v1/apps/{app_id}/users/{user_id}/tokens", status_code=204)
+async def revoke_user_tokens_of_user(
+    app_id: AppId, user_id: UserId, who: AsOperatorOrService, state: State
+) -> Response:
+    """Revoke the user tokens of one user minted until now (a lost phone, a sign-out)."""
+    await _revoke(app_id, user_id, who, state)
+    return Response(status_code=204)
+
+
+async def _revoke(
+    app_id: str, user_id: str | None, who: Operator | Service, state: ServerState
+) -> None:
+    if isinstance(who, Service) and who.app_id != app_id:
+        raise forbidden("a service key revokes user tokens of its own app only")
+    if not await state.registry.revoke_user_tokens(app_id, state.now(), user_id):
+        raise ApiError(404, "unknown_app", f"no app {app_id!r}")
 
 
 @router.post("/v1/apps/{app_id}/service-keys", response_model=ServiceKeyOut, status_code=201)
