@@ -67,7 +67,7 @@ async def start_serve(
     line = await processes.ringpush(
         name,
         ["serve", "--port", "0", "--state-dir", str(state), "--database", database,
-         "--log-level", "warning", *more],
+         "--log-level", "warning", "--rate-calls", "0", "--rate-pushes", "0", *more],
         env,
     )  # fmt: skip
     match = re.search(r"http://127\.0\.0\.1:(\d+)", line)

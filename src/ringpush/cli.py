@@ -22,7 +22,8 @@ from ringpush.apns.credentials import (
 from ringpush.apns.environment import Environment
 from ringpush.apns.errors import ApnsError
 from ringpush.apns.notification import Notification, parse_push_type
-from ringpush.logs import LogFormat, LogLevel, configure_logging
+from ringpush.logs import configure_logging
+from ringpush.server.settings import BY_NAME as SETTINGS_BY_NAME
 
 app = typer.Typer(
     help="ringpush: wake phones for calls over APNs.",
@@ -260,188 +261,88 @@ def sandbox(
     asyncio.run(run())
 
 
+def _setting(name: str) -> typer.models.OptionInfo:
+    """A serve flag as the settings table describes it (its default shown, not set:
+    None says the flag was not given, so a config file's value can fill it)."""
+    setting = SETTINGS_BY_NAME[name]
+    help_text = setting.help
+    if setting.choices:
+        help_text += f" One of: {', '.join(setting.choices)}."
+    option: typer.models.OptionInfo = typer.Option(
+        setting.flag,
+        envvar=setting.envvar,
+        help=help_text,
+        show_default=str(setting.default) if setting.default is not None else False,
+    )
+    return option
+
+
 @app.command()
 def serve(
-    ctx: typer.Context,
-    host: Annotated[str, typer.Option(envvar="RINGPUSH_HOST", help="Address to listen on.")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[
-        int, typer.Option(envvar="RINGPUSH_PORT", min=0, max=65535, help="HTTP port (0: any free).")
-    ] = 8080,
-    database: Annotated[
-        str | None,
-        typer.Option(
-            envvar="RINGPUSH_DATABASE",
-            help="sqlite:///path (one instance; by default ringpush.db in --state-dir, beside"
-            " the keys) or postgresql://user@host:port/db (several instances on one database).",
-        ),
-    ] = None,
-    state_dir: Annotated[
-        Path,
-        typer.Option(
-            envvar="RINGPUSH_STATE_DIR", help="Key files (master key, operator key) live here."
-        ),
-    ] = Path(".ringpush"),
-    delivery_lease: Annotated[
-        float,
-        typer.Option(
-            envvar="RINGPUSH_DELIVERY_LEASE",
-            min=1.0,
-            help="Seconds a claimed push stays with its sender before it is sent again"
-            " (after a crash).",
-        ),
-    ] = 60.0,
-    retention_days: Annotated[
-        float,
-        typer.Option(
-            envvar="RINGPUSH_RETENTION_DAYS",
-            min=0.01,
-            help="Days the delivery log (finished pushes) and ended calls are kept.",
-        ),
-    ] = 30.0,
-    lane_concurrency: Annotated[
-        int,
-        typer.Option(
-            envvar="RINGPUSH_LANE_CONCURRENCY",
-            min=1,
-            help="Pushes each app's lane keeps in flight to APNs (a call's VoIP push goes"
-            " past the cap).",
-        ),
-    ] = 500,
-    bulk_share_during_calls: Annotated[
-        float,
-        typer.Option(
-            envvar="RINGPUSH_BULK_SHARE_DURING_CALLS",
-            min=0.0,
-            max=1.0,
-            help="Share of each lane's cap that bulk pushes (POST /v1/pushes) may use while"
-            " calls are arriving (until none came for a second); 1 never slows bulk down.",
-        ),
-    ] = 0.05,
-    max_devices_per_user: Annotated[
-        int,
-        typer.Option(
-            envvar="RINGPUSH_MAX_DEVICES_PER_USER",
-            min=1,
-            help="Devices one user may register (a call rings them all at once); a new one"
-            " beyond it is 409 too_many_devices.",
-        ),
-    ] = 20,
-    max_body_bytes: Annotated[
-        int,
-        typer.Option(
-            envvar="RINGPUSH_MAX_BODY_BYTES",
-            min=1024,
-            help="The largest request body taken; a larger one is 413 before it is read.",
-        ),
-    ] = 65536,
-    log_level: Annotated[
-        LogLevel,
-        typer.Option(envvar="RINGPUSH_LOG_LEVEL", help="Least severe log lines shown."),
-    ] = LogLevel.INFO,
-    log_format: Annotated[
-        LogFormat,
-        typer.Option(
-            envvar="RINGPUSH_LOG_FORMAT", help="text, or json (one object per line) on stderr."
-        ),
-    ] = LogFormat.TEXT,
+    host: Annotated[str | None, _setting("host")] = None,
+    port: Annotated[int | None, _setting("port")] = None,
+    database: Annotated[str | None, _setting("database")] = None,
+    state_dir: Annotated[str | None, _setting("state_dir")] = None,
+    delivery_lease: Annotated[float | None, _setting("delivery_lease")] = None,
+    retention_days: Annotated[float | None, _setting("retention_days")] = None,
+    lane_concurrency: Annotated[int | None, _setting("lane_concurrency")] = None,
+    bulk_share_during_calls: Annotated[float | None, _setting("bulk_share_during_calls")] = None,
+    max_devices_per_user: Annotated[int | None, _setting("max_devices_per_user")] = None,
+    max_body_bytes: Annotated[int | None, _setting("max_body_bytes")] = None,
+    rate_calls: Annotated[float | None, _setting("rate_calls")] = None,
+    rate_pushes: Annotated[float | None, _setting("rate_pushes")] = None,
+    rate_registrations: Annotated[float | None, _setting("rate_registrations")] = None,
+    rate_auth_failures: Annotated[float | None, _setting("rate_auth_failures")] = None,
+    log_level: Annotated[str | None, _setting("log_level")] = None,
+    log_format: Annotated[str | None, _setting("log_format")] = None,
     config: Annotated[
         Path | None,
         typer.Option(
             envvar="RINGPUSH_CONFIG",
-            help="TOML file with any of: host, port, database, state_dir, delivery_lease,"
-            " retention_days, lane_concurrency, bulk_share_during_calls,"
-            " max_devices_per_user, max_body_bytes, log_level, log_format."
-            " Flags and RINGPUSH_* variables win over it.",
+            help="TOML file with any of the settings above, named as the flags are with"
+            " underscores (max_body_bytes = 65536). Flags and RINGPUSH_* variables win over"
+            " it.",
         ),
     ] = None,
 ) -> None:
     """Run the ringpush server: HTTP API, delivery engine, ring timer."""
     import signal
 
-    from ringpush.server.service import (
-        ServeSettings,
-        read_config_file,
-        serve_until_stopped,
-    )
+    from ringpush.server.service import serve_until_stopped
+    from ringpush.server.settings import read_config_file, resolve
 
-    if config is not None:
-        try:
-            from_file = read_config_file(config)
-        except ValueError as exc:
-            fail(str(exc))
-
-        def given(name: str) -> bool:
-            """Set by a flag or a RINGPUSH_* variable, which win over the file."""
-            source = ctx.get_parameter_source(name)
-            return source is not None and source.name != "DEFAULT"
-
-        if "host" in from_file and not given("host"):
-            host = str(from_file["host"])
-        if "port" in from_file and not given("port"):
-            port = int(str(from_file["port"]))
-        if "database" in from_file and not given("database"):
-            database = str(from_file["database"])
-        if "state_dir" in from_file and not given("state_dir"):
-            state_dir = Path(str(from_file["state_dir"]))
-        if "delivery_lease" in from_file and not given("delivery_lease"):
-            delivery_lease = float(str(from_file["delivery_lease"]))
-        if "retention_days" in from_file and not given("retention_days"):
-            retention_days = float(str(from_file["retention_days"]))
-        if "lane_concurrency" in from_file and not given("lane_concurrency"):
-            lane_concurrency = int(str(from_file["lane_concurrency"]))
-        if "bulk_share_during_calls" in from_file and not given("bulk_share_during_calls"):
-            bulk_share_during_calls = float(str(from_file["bulk_share_during_calls"]))
-        if "max_devices_per_user" in from_file and not given("max_devices_per_user"):
-            max_devices_per_user = int(str(from_file["max_devices_per_user"]))
-        if "max_body_bytes" in from_file and not given("max_body_bytes"):
-            max_body_bytes = int(str(from_file["max_body_bytes"]))
-        try:
-            if "log_level" in from_file and not given("log_level"):
-                log_level = LogLevel(str(from_file["log_level"]))
-            if "log_format" in from_file and not given("log_format"):
-                log_format = LogFormat(str(from_file["log_format"]))
-        except ValueError as exc:
-            fail(f"config file {config}: {exc}")
+    given = {
+        "host": host,
+        "port": port,
+        "database": database,
+        "state_dir": state_dir,
+        "delivery_lease": delivery_lease,
+        "retention_days": retention_days,
+        "lane_concurrency": lane_concurrency,
+        "bulk_share_during_calls": bulk_share_during_calls,
+        "max_devices_per_user": max_devices_per_user,
+        "max_body_bytes": max_body_bytes,
+        "rate_calls": rate_calls,
+        "rate_pushes": rate_pushes,
+        "rate_registrations": rate_registrations,
+        "rate_auth_failures": rate_auth_failures,
+        "log_level": log_level,
+        "log_format": log_format,
+    }
+    try:
+        from_file = read_config_file(config) if config is not None else None
+        settings = resolve(given, from_file)
+    except ValueError as exc:
+        fail(str(exc))
     from ringpush.registry.connect import sqlite_path
     from ringpush.registry.sealing import StateFileError
     from ringpush.registry.store import RegistryError
 
-    if database is None:  # beside the keys that seal its secrets
-        database = f"sqlite:///{state_dir / 'ringpush.db'}"
-    if not 0 <= port <= 65535:
-        fail(f"port must be 0..65535, got {port}")
-    if delivery_lease < 1:  # a config file's values skip the flags' own checks
-        fail(f"delivery_lease must be at least 1 second, got {delivery_lease:g}")
-    if retention_days < 0.01:
-        fail(f"retention_days must be at least 0.01, got {retention_days:g}")
-    if lane_concurrency < 1:
-        fail(f"lane_concurrency must be at least 1, got {lane_concurrency}")
-    if max_body_bytes < 1024:
-        fail(f"max_body_bytes must be at least 1024, got {max_body_bytes}")
-    if max_devices_per_user < 1:
-        fail(f"max_devices_per_user must be at least 1, got {max_devices_per_user}")
-    if not 0 <= bulk_share_during_calls <= 1:
-        fail(f"bulk_share_during_calls must be 0..1, got {bulk_share_during_calls:g}")
-
     try:
-        sqlite_path(database)
+        sqlite_path(settings.database)
     except ValueError as exc:
         fail(str(exc))
-    configure_logging(log_level, log_format)
-    settings = ServeSettings(
-        host=host,
-        port=port,
-        database=database,
-        state_dir=state_dir,
-        lease_seconds=delivery_lease,
-        retention_days=retention_days,
-        lane_concurrency=lane_concurrency,
-        bulk_share_during_calls=bulk_share_during_calls,
-        max_devices_per_user=max_devices_per_user,
-        max_body_bytes=max_body_bytes,
-    )
+    configure_logging(settings.log_level, settings.log_format)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -453,7 +354,7 @@ def serve(
         except (RegistryError, StateFileError) as exc:  # database, keys, state files
             fail(str(exc))
         except OSError as exc:
-            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+            fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
 
     from ringpush.event_loop import run as run_loop
 

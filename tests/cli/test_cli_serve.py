@@ -108,13 +108,21 @@ def test_a_bad_config_file_is_one_clear_error(tmp_path: Path) -> None:
     config.write_text('port = "eighty"\n')
     done = ringpush("serve", "--config", str(config))
     assert done.returncode == 2
-    assert done.stderr.strip() == f"error: config file {config}: port must be an integer"
+    assert (
+        done.stderr.strip() == f"error: config file {config}: port must be an integer, got 'eighty'"
+    )
     config.write_text("colour = 1\n")
     assert "unknown setting 'colour'" in ringpush("serve", "--config", str(config)).stderr
     config.write_text("retention_days = 0\n")
     done = ringpush("serve", "--config", str(config), "--state-dir", str(tmp_path))
     assert done.returncode == 2
-    assert done.stderr.strip() == "error: retention_days must be at least 0.01, got 0"
+    assert (
+        done.stderr.strip()
+        == f"error: config file {config}: retention_days must be at least 0.01, got 0"
+    )
+    done = ringpush("serve", "--rate-calls", "-1", "--state-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: rate_calls must be at least 0, got -1"
 
 
 def test_serve_says_why_it_cannot_reach_postgresql_without_the_password(tmp_path: Path) -> None:

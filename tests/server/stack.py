@@ -22,6 +22,7 @@ from ringpush.sandbox import Sandbox
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator
 from ringpush.server.embedded import EmbeddedHttpServer
+from ringpush.server.rate_limits import DEFAULT_RATES, RateLimits, RateLimitSettings
 from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER, ServerState
 
 ADMIN = {"Authorization": "Bearer rpa_" + "c" * 40}
@@ -67,8 +68,10 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(database_url: str) -> AsyncIterator[Stack]:
-    """The stack on ``database_url``."""
+async def running_stack(
+    database_url: str, rates: RateLimitSettings = DEFAULT_RATES
+) -> AsyncIterator[Stack]:
+    """The stack on ``database_url``, with the rate limits ``rates``."""
     key = generate_signing_key()
     sandbox = Sandbox()
     sandbox.register_key(key.key_id, key.team_id, key.pem)
@@ -85,7 +88,9 @@ async def running_stack(database_url: str) -> AsyncIterator[Stack]:
     )
     engine.apps.subscribe(authenticator.forget_app)  # as serve wires it
     server = EmbeddedHttpServer(
-        create_app(ServerState(registry, authenticator, calls, pushes, engine))
+        create_app(
+            ServerState(registry, authenticator, calls, pushes, engine, limits=RateLimits(rates))
+        )
     )
     port = await server.start()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:

@@ -10,6 +10,7 @@ import pytest
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.server.rate_limits import RateLimitSettings
 from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER
 from tests.server.stack import Stack, running_stack
 
@@ -18,7 +19,8 @@ CAP = DEFAULT_MAX_DEVICES_PER_USER
 
 @pytest.fixture
 async def stack(database_url: str) -> AsyncIterator[Stack]:
-    async with running_stack(database_url) as running:
+    # Registrations at test speed: the per-user rate limit is not what is tested here.
+    async with running_stack(database_url, RateLimitSettings(registrations=0)) as running:
         yield running
 
 

@@ -118,6 +118,12 @@ class TooManyDevices(ApiError):
     code = "too_many_devices"
 
 
+class RateLimited(ApiError):
+    """Over the server's rate for this credential (or address): wait ``Retry-After``."""
+
+    code = "rate_limited"
+
+
 class DeviceTokenUnavailable(ApiError):
     """Another user's install registered this token; it moves here only from that
     install (its ``install_secret``) or after APNs has reported it invalid."""

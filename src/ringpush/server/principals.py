@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from ringpush.server.auth import Principal, Role, forbidden
+from ringpush.server.errors import ApiError
 from ringpush.server.state import ServerState
 
 
@@ -42,9 +43,18 @@ State = Annotated[ServerState, Depends(server_state)]
 
 
 async def principal(
-    state: State, authorization: Annotated[str | None, Header()] = None
+    request: Request, state: State, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    return await state.authenticator.identify(authorization)
+    """Who is calling; an address that failed to authenticate too often is refused
+    (429) before its credential is looked at."""
+    address = request.client.host if request.client is not None else "unknown"
+    state.limits.check_address(address)
+    try:
+        return await state.authenticator.identify(authorization)
+    except ApiError as exc:
+        if exc.status == 401:
+            state.limits.failed_authentication(address)
+        raise
 
 
 Caller = Annotated[Principal, Depends(principal)]

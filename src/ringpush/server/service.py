@@ -1,7 +1,7 @@
 """``ringpush serve``: the registry, the delivery engine, the API and the ring timer.
 
-Everything is set from :class:`ServeSettings`, which the CLI fills from flags or
-``RINGPUSH_*`` environment variables.
+Everything is set from :class:`ServeSettings` (``server/settings.py``), which the CLI fills
+from flags, ``RINGPUSH_*`` variables and a config file.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
-from ringpush.delivery.engine import DEFAULT_BULK_SHARE_DURING_CALLS, DeliveryEngine, utc_now
-from ringpush.delivery.lane import DEFAULT_CONCURRENCY
+from ringpush.delivery.engine import DeliveryEngine, utc_now
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
 from ringpush.gc_pauses import GcPauseMonitor, settle_collector
@@ -29,9 +27,12 @@ from ringpush.registry.sealing import load_secret_box
 from ringpush.registry.sql_registry import SqlRegistry
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator, load_admin_key
-from ringpush.server.body_limit import DEFAULT_MAX_BODY_BYTES
 from ringpush.server.embedded import EmbeddedHttpServer
-from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER, ServerState
+from ringpush.server.rate_limits import RateLimits
+from ringpush.server.settings import ServeSettings, read_config_file
+from ringpush.server.state import ServerState
+
+__all__ = ["RingpushService", "ServeSettings", "read_config_file", "serve_until_stopped"]
 
 log = logging.getLogger(__name__)
 
@@ -39,71 +40,6 @@ log = logging.getLogger(__name__)
 RING_CHECK_SECONDS = 0.5
 #: How often each instance deletes finished work older than the retention.
 RETENTION_SWEEP_SECONDS = 600.0
-
-
-@dataclass(frozen=True, slots=True)
-class ServeSettings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    database: str = "sqlite:///.ringpush/ringpush.db"
-    state_dir: Path = Path(".ringpush")
-    #: How long a claimed push stays with its sender before another may take it.
-    lease_seconds: float = 60.0
-    #: Pushes each lane (app, APS environment) keeps in flight; a call's push goes past.
-    lane_concurrency: int = DEFAULT_CONCURRENCY
-    #: Devices one user may register; a call rings at most that many.
-    max_devices_per_user: int = DEFAULT_MAX_DEVICES_PER_USER
-    #: The largest request body taken; a larger one is 413 before it is read.
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    #: The share of a lane's cap bulk pushes may use while calls are arriving (1: all).
-    bulk_share_during_calls: float = DEFAULT_BULK_SHARE_DURING_CALLS
-    #: Finished pushes (the delivery log) and ended calls are deleted after this long.
-    retention_days: float = 30.0
-    retention_sweep_seconds: float = RETENTION_SWEEP_SECONDS
-
-
-_CONFIG_KEYS = {
-    "host": str,
-    "port": int,
-    "database": str,
-    "state_dir": str,
-    "delivery_lease": float,
-    "retention_days": float,
-    "lane_concurrency": int,
-    "bulk_share_during_calls": float,
-    "max_devices_per_user": int,
-    "max_body_bytes": int,
-    "log_level": str,
-    "log_format": str,
-}
-
-
-def read_config_file(path: Path) -> dict[str, object]:
-    """A TOML file of serve settings (``host``, ``port``, ``database``, ``state_dir``,
-    ``delivery_lease``, ``retention_days``, ``lane_concurrency``,
-    ``bulk_share_during_calls``, ``max_devices_per_user``, ``max_body_bytes``, ``log_level``,
-    ``log_format``);
-    unknown keys and wrong types are errors, not silently ignored."""
-    import tomllib
-
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"cannot read config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
-    for key, value in data.items():
-        kind = _CONFIG_KEYS.get(key)
-        if kind is None:
-            known = ", ".join(sorted(_CONFIG_KEYS))
-            raise ValueError(f"config file {path}: unknown setting {key!r} (known: {known})")
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            what = {str: "a string", int: "an integer", float: "a number"}[kind]
-            raise ValueError(f"config file {path}: {key} must be {what}")
-        data[key] = value
-    return data
 
 
 class RingpushService:
@@ -170,6 +106,7 @@ class RingpushService:
                 engine,
                 max_devices_per_user=settings.max_devices_per_user,
                 max_body_bytes=settings.max_body_bytes,
+                limits=RateLimits(settings.rates),
             )
         )
         self._http = EmbeddedHttpServer(app)

@@ -12,6 +12,7 @@ from ringpush.delivery.pushes import PushService
 from ringpush.registry.store import Registry
 from ringpush.server.auth import Authenticator
 from ringpush.server.body_limit import DEFAULT_MAX_BODY_BYTES
+from ringpush.server.rate_limits import RateLimits
 
 #: One user's devices at most: a call rings them all at once, so a user with thousands
 #: would make one call thousands of pushes.
@@ -34,3 +35,5 @@ class ServerState:
     max_devices_per_user: int = DEFAULT_MAX_DEVICES_PER_USER
     #: The largest request body taken (``serve --max-body-bytes``).
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Requests per credential, failed authentications per address (``serve --rate-*``).
+    limits: RateLimits = field(default_factory=RateLimits)

@@ -94,6 +94,7 @@ async def start_call(
 ) -> CallOut:
     """Ring every VoIP device of the callee; answers per device (apns-id, outcome).
     404 ``callee_has_no_devices`` (nothing stored) when no device can ring."""
+    state.limits.charge(state.limits.calls, me.app_id, "calls for this app")
     try:
         started = await calls.start(
             app_id=me.app_id,

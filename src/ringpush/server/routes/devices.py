@@ -10,9 +10,10 @@ from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.errors import ApnsError
 from ringpush.apns.push_type import PushType
 from ringpush.server.errors import ApiError
-from ringpush.server.principals import AsUser, State
+from ringpush.server.principals import AsUser, State, User
 from ringpush.server.routes.apps import existing_app
 from ringpush.server.schemas import ID_PATTERN, DeviceIn, DeviceOut, RegistrationOut
+from ringpush.server.state import ServerState
 from ringpush.server.views import device_out
 
 DeviceId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -20,11 +21,18 @@ DeviceId = Annotated[str, Path(pattern=ID_PATTERN)]
 router = APIRouter()
 
 
+def _charge(state: ServerState, me: User) -> None:
+    state.limits.charge(
+        state.limits.registrations, f"{me.app_id}/{me.user_id}", "registrations for this user"
+    )
+
+
 @router.put("/v1/devices/{device_id}", response_model=RegistrationOut)
 async def register_device(
     device_id: DeviceId, body: DeviceIn, me: AsUser, state: State, response: Response
 ) -> RegistrationOut:
     """Register or update this device's token for one push type (idempotent)."""
+    _charge(state, me)
     await existing_app(state.registry, me.app_id)
     try:
         token = normalize_device_token(body.token)
@@ -56,6 +64,7 @@ async def unregister_device(
     state: State,
     push_type: Annotated[PushType | None, Query()] = None,
 ) -> Response:
+    _charge(state, me)
     removed = await state.registry.unregister_device(
         app_id=me.app_id, user_id=me.user_id, device_id=device_id, push_type=push_type
     )
