@@ -289,6 +289,9 @@ def serve(
     bulk_share_during_calls: Annotated[float | None, _setting("bulk_share_during_calls")] = None,
     max_devices_per_user: Annotated[int | None, _setting("max_devices_per_user")] = None,
     max_body_bytes: Annotated[int | None, _setting("max_body_bytes")] = None,
+    max_event_streams_per_user: Annotated[
+        int | None, _setting("max_event_streams_per_user")
+    ] = None,
     rate_calls: Annotated[float | None, _setting("rate_calls")] = None,
     rate_pushes: Annotated[float | None, _setting("rate_pushes")] = None,
     rate_registrations: Annotated[float | None, _setting("rate_registrations")] = None,
@@ -322,6 +325,7 @@ def serve(
         "bulk_share_during_calls": bulk_share_during_calls,
         "max_devices_per_user": max_devices_per_user,
         "max_body_bytes": max_body_bytes,
+        "max_event_streams_per_user": max_event_streams_per_user,
         "rate_calls": rate_calls,
         "rate_pushes": rate_pushes,
         "rate_registrations": rate_registrations,

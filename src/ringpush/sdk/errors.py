@@ -118,6 +118,12 @@ class TooManyDevices(ApiError):
     code = "too_many_devices"
 
 
+class TooManyStreams(ApiError):
+    """The user already follows as many call event streams as the server allows."""
+
+    code = "too_many_streams"
+
+
 class RateLimited(ApiError):
     """Over the server's rate for this credential (or address): wait ``Retry-After``."""
 

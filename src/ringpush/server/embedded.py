@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 
+from ringpush.server.slow_clients import HEAD_SECONDS, protocol_with_deadline
+
 
 class _QuietServer(uvicorn.Server):
     """uvicorn without its signal handlers: whoever embeds it decides when it stops."""
@@ -30,9 +32,16 @@ KEEP_ALIVE_SECONDS = 15
 
 
 class EmbeddedHttpServer:
-    def __init__(self, app: Any, *, grace: int = GRACEFUL_SHUTDOWN_SECONDS) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        grace: int = GRACEFUL_SHUTDOWN_SECONDS,
+        head_seconds: float = HEAD_SECONDS,
+    ) -> None:
         self._app = app
         self._grace = grace
+        self._head_seconds = head_seconds
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
@@ -53,6 +62,7 @@ class EmbeddedHttpServer:
             access_log=False,
             timeout_graceful_shutdown=self._grace,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            http=protocol_with_deadline(self._head_seconds),
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

@@ -107,6 +107,7 @@ class RingpushService:
                 max_devices_per_user=settings.max_devices_per_user,
                 max_body_bytes=settings.max_body_bytes,
                 limits=RateLimits(settings.rates),
+                max_event_streams_per_user=settings.max_event_streams_per_user,
             )
         )
         self._http = EmbeddedHttpServer(app)

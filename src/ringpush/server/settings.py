@@ -19,7 +19,10 @@ from ringpush.delivery.lane import DEFAULT_CONCURRENCY
 from ringpush.logs import LogFormat, LogLevel
 from ringpush.server.body_limit import DEFAULT_MAX_BODY_BYTES
 from ringpush.server.rate_limits import DEFAULT_RATES, RateLimitSettings
-from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER
+from ringpush.server.state import (
+    DEFAULT_MAX_DEVICES_PER_USER,
+    DEFAULT_MAX_EVENT_STREAMS_PER_USER,
+)
 
 Value = str | int | float
 
@@ -132,6 +135,13 @@ SETTINGS: tuple[Setting, ...] = (
         "The largest request body taken; a larger one is 413 before it is read.",
         minimum=1024,
     ),
+    Setting(
+        "max_event_streams_per_user",
+        int,
+        DEFAULT_MAX_EVENT_STREAMS_PER_USER,
+        "Call event streams one user may hold open at once; one more is 429 too_many_streams.",
+        minimum=1,
+    ),
     _rate("calls", "Calls (POST /v1/calls) one app's service keys may place"),
     _rate("pushes", "Push requests (POST /v1/pushes) one app's service keys may make"),
     _rate("registrations", "Device registrations and removals one user may make"),
@@ -191,6 +201,8 @@ class ServeSettings:
     max_devices_per_user: int = DEFAULT_MAX_DEVICES_PER_USER
     #: The largest request body taken; a larger one is 413 before it is read.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Call event streams one user may hold open at once.
+    max_event_streams_per_user: int = DEFAULT_MAX_EVENT_STREAMS_PER_USER
     #: The share of a lane's cap bulk pushes may use while calls are arriving (1: all).
     bulk_share_during_calls: float = DEFAULT_BULK_SHARE_DURING_CALLS
     #: Finished pushes (the delivery log) and ended calls are deleted after this long.
@@ -227,6 +239,7 @@ def resolve(
         bulk_share_during_calls=float(values["bulk_share_during_calls"] or 0),
         max_devices_per_user=int(values["max_devices_per_user"] or 0),
         max_body_bytes=int(values["max_body_bytes"] or 0),
+        max_event_streams_per_user=int(values["max_event_streams_per_user"] or 0),
         rates=RateLimitSettings(
             calls=float(values["rate_calls"] or 0),
             pushes=float(values["rate_pushes"] or 0),

@@ -17,6 +17,9 @@ from ringpush.server.rate_limits import RateLimits
 #: One user's devices at most: a call rings them all at once, so a user with thousands
 #: would make one call thousands of pushes.
 DEFAULT_MAX_DEVICES_PER_USER = 20
+#: Event streams one user may hold open at once (each is a connection and a listener): a
+#: phone follows one call at a time, a few at most.
+DEFAULT_MAX_EVENT_STREAMS_PER_USER = 10
 
 
 def utc_now() -> datetime:
@@ -37,3 +40,7 @@ class ServerState:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: Requests per credential, failed authentications per address (``serve --rate-*``).
     limits: RateLimits = field(default_factory=RateLimits)
+    #: Event streams one user may hold open (``serve --max-event-streams-per-user``).
+    max_event_streams_per_user: int = DEFAULT_MAX_EVENT_STREAMS_PER_USER
+    #: Event streams open now, per user ("app/user").
+    open_streams: dict[str, int] = field(default_factory=dict)

@@ -134,8 +134,34 @@ async def call_events(
     that it was answered elsewhere, canceled or timed out (never by VoIP push)."""
     call = await visible_call(state, who, call_id)
     registry = state.registry
+    holder = f"{who.app_id}/{who.user_id}" if isinstance(who, User) else None
+    held = state.open_streams.get(holder, 0) if holder is not None else 0
+    if held >= state.max_event_streams_per_user:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"this user already follows {state.max_event_streams_per_user} event streams,"
+            " the most allowed: close one first",
+            headers={"Retry-After": "1"},
+        )
 
     async def stream() -> AsyncIterator[bytes]:
+        # Counted while it runs (a stream whose client left before it started never
+        # runs, and is never counted).
+        if holder is not None:
+            state.open_streams[holder] = state.open_streams.get(holder, 0) + 1
+        try:
+            async for chunk in events():
+                yield chunk
+        finally:
+            if holder is not None:
+                left = state.open_streams.get(holder, 1) - 1
+                if left > 0:
+                    state.open_streams[holder] = left
+                else:
+                    state.open_streams.pop(holder, None)
+
+    async def events() -> AsyncIterator[bytes]:
         async with calls.events.subscribe(call.app_id, call_id, device_id) as queue:
             current = await registry.calls.get(call.app_id, call_id)
             assert current is not None

@@ -1,0 +1,99 @@
+"""Connections that hog the server: a client dripping a request head byte by byte is cut
+off, one user cannot hold more call event streams than allowed, and ordinary keep-alive
+connections are left alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+
+from ringpush.server.embedded import EmbeddedHttpServer
+from tests.server.stack import running_stack
+
+
+async def _ok(scope: dict[str, object], receive: object, send: object) -> None:
+    """The smallest ASGI app: 200 to anything."""
+    assert scope["type"] == "http"
+    await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+
+@contextlib.asynccontextmanager
+async def serving(head_seconds: float) -> AsyncIterator[int]:
+    server = EmbeddedHttpServer(_ok, head_seconds=head_seconds)
+    port = await server.start()
+    try:
+        yield port
+    finally:
+        await server.stop()
+
+
+async def test_a_client_dripping_its_request_head_is_cut_off() -> None:
+    async with serving(head_seconds=0.5) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < 10 and not closed:  # bounded, not a timing test
+            writer.write(b"X")  # one byte of a header now and then, never the end
+            await writer.drain()
+            try:
+                closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
+            except TimeoutError:
+                pass
+            except ConnectionError:
+                closed = True
+        writer.close()
+        assert closed, "the server kept a connection whose request head never ended"
+
+
+async def test_a_silent_new_connection_is_closed() -> None:
+    async with serving(head_seconds=0.5) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(1), 10) == b""
+        writer.close()
+
+
+async def test_an_idle_keep_alive_connection_serves_its_next_request() -> None:
+    async with (
+        serving(head_seconds=0.3) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        first = await http.get("/")
+        await asyncio.sleep(1.0)  # idle past the head deadline: keep-alive's business
+        second = await http.get("/")
+        assert first.status_code == second.status_code == 200
+        assert first.extensions["network_stream"] is second.extensions["network_stream"]
+
+
+async def test_one_user_holds_at_most_the_allowed_event_streams(database_url: str) -> None:
+    async with running_stack(database_url) as stack:
+        bob = await stack.user("bob")
+        await stack.device(bob, "phone")
+        started = await stack.http.post(
+            "/v1/calls",
+            headers=stack.service,
+            json={"call_id": "c-streams", "caller_id": "alice", "callee_user_id": "bob"},
+        )
+        assert started.status_code == 201
+        base = str(stack.http.base_url).rstrip("/")
+        url = f"{base}/v1/calls/c-streams/events"
+        async with contextlib.AsyncExitStack() as streams:
+            clients = [
+                await streams.enter_async_context(httpx.AsyncClient(timeout=10)) for _ in range(11)
+            ]
+            for client in clients[:10]:  # the default cap
+                opened = await streams.enter_async_context(client.stream("GET", url, headers=bob))
+                assert opened.status_code == 200
+            refused = await clients[10].get(url, headers=bob)
+            assert refused.status_code == 429
+            assert refused.json()["error"]["code"] == "too_many_streams"
+            other = await stack.user("carol")  # someone else is not held up by bob
+            assert (await clients[10].get(f"{base}/v1/devices", headers=other)).status_code == 200
+        # the streams closed: bob may follow the call again
+        async with stack.http.stream("GET", "/v1/calls/c-streams/events", headers=bob) as again:
+            assert again.status_code == 200
