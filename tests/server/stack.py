@@ -59,6 +59,15 @@ class Stack:
         """PUT a fresh sandbox token for ``device_id``; the answer, whatever it is."""
         return await self.put_device(user, device_id, self.token(push_type), push_type)
 
+    async def ring(self, callee: str, call_id: str, caller: str = "alice") -> None:
+        """Start a call to ``callee`` (201)."""
+        started = await self.http.post(
+            "/v1/calls",
+            headers=self.service,
+            json={"call_id": call_id, "caller_id": caller, "callee_user_id": callee},
+        )
+        assert started.status_code == 201, started.text
+
     async def device(self, user: dict[str, str], device_id: str) -> str:
         """A new VoIP device (201); returns its token."""
         token = self.token()

@@ -89,12 +89,7 @@ async def test_a_callee_acts_only_through_its_own_devices_and_reasons(stack: Sta
     await stack.device(bob, "phone")
     alice = await stack.user("alice")
     await stack.device(alice, "alice-phone")
-    started = await stack.http.post(
-        "/v1/calls",
-        headers=stack.service,
-        json={"call_id": "c1", "caller_id": "carol", "callee_user_id": "bob"},
-    )
-    assert started.status_code == 201
+    await stack.ring("bob", "c1", caller="carol")
     for path in ("/v1/calls/c1/answer", "/v1/calls/c1/decline"):
         for device in ("alice-phone", "nobody"):
             response = await stack.http.post(path, headers=bob, json={"device_id": device})

@@ -74,12 +74,7 @@ async def test_one_user_holds_at_most_the_allowed_event_streams(database_url: st
     async with running_stack(database_url) as stack:
         bob = await stack.user("bob")
         await stack.device(bob, "phone")
-        started = await stack.http.post(
-            "/v1/calls",
-            headers=stack.service,
-            json={"call_id": "c-streams", "caller_id": "alice", "callee_user_id": "bob"},
-        )
-        assert started.status_code == 201
+        await stack.ring("bob", "c-streams")
         base = str(stack.http.base_url).rstrip("/")
         url = f"{base}/v1/calls/c-streams/events"
         async with contextlib.AsyncExitStack() as streams:

@@ -47,28 +47,14 @@ async def _devices_clustered_by_user(db: Executor, dialect: Dialect) -> None:
     await db.execute("DROP INDEX devices_by_user")
     if dialect is not Dialect.SQLITE:
         return
-    await db.execute(
-        """CREATE TABLE devices_clustered (
-            app_id TEXT NOT NULL REFERENCES apps(app_id) ON DELETE CASCADE,
-            user_id TEXT NOT NULL,
-            device_id TEXT NOT NULL,
-            push_type TEXT NOT NULL,
-            token_hash TEXT NOT NULL,
-            token_sealed BLOB NOT NULL,
-            environment TEXT NOT NULL,
-            created_us INTEGER NOT NULL,
-            updated_us INTEGER NOT NULL,
-            last_seen_us INTEGER NOT NULL,
-            invalidated_us INTEGER,
-            invalid_reason TEXT,
-            PRIMARY KEY (app_id, user_id, device_id, push_type)
-        ) WITHOUT ROWID"""
+    # The table as it stands, its rows kept in its primary key's B-tree.
+    row = await db.fetchone(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'devices'"
     )
-    columns = """app_id, user_id, device_id, push_type, token_hash, token_sealed, environment,
-                 created_us, updated_us, last_seen_us, invalidated_us, invalid_reason"""
-    await db.execute(
-        f"INSERT INTO devices_clustered ({columns}) SELECT {columns} FROM devices"  # noqa: S608
-    )
+    assert row is not None
+    definition = str(row[0]).replace("CREATE TABLE devices", "CREATE TABLE devices_clustered", 1)
+    await db.execute(definition + " WITHOUT ROWID")
+    await db.execute("INSERT INTO devices_clustered SELECT * FROM devices")
     await db.execute("DROP TABLE devices")
     await db.execute("ALTER TABLE devices_clustered RENAME TO devices")
     await db.execute(
