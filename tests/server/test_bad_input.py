@@ -105,3 +105,18 @@ async def test_nul_characters_are_refused_in_text_and_parameters(stack: Stack) -
         json={"token": "ab" * 32, "push_type": "voip", "environment": "development"},
     )
     refused(device, "device_id")
+
+
+@pytest.mark.parametrize(
+    "body", ["{not json", '{"caller_id": 5}', '{"callee_user_id": "bob", "x": 1}']
+)
+async def test_a_caller_without_a_credential_hears_401_whatever_its_body(
+    stack: Stack, body: str
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer rps_forged"}):
+        response = await post_raw(stack, "/v1/calls", headers, body)
+        assert response.status_code == 401, (headers, response.text)
+        assert response.json()["error"]["code"] == "unauthorized"
+    # with its credential, the same body gets what is wrong with it
+    answered = await post_raw(stack, "/v1/calls", stack.service, body)
+    assert answered.status_code in (400, 422)

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from ringpush.server.body_limit import BodyLimit
 from ringpush.server.errors import install_error_handlers
+from ringpush.server.principals import authenticate
 from ringpush.server.routes import apps, calls, devices, health, pushes
 from ringpush.server.state import ServerState
 
@@ -13,7 +14,7 @@ from ringpush.server.state import ServerState
 def create_app(state: ServerState) -> FastAPI:
     api = FastAPI(title="ringpush", version="0.1.0", docs_url="/docs")
     api.state.ringpush = state
-    install_error_handlers(api)
+    install_error_handlers(api, authenticate)
     api.include_router(health.router)
     api.include_router(apps.router)
     api.include_router(devices.router)

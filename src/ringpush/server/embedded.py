@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -38,8 +39,11 @@ class EmbeddedHttpServer:
         *,
         grace: int = GRACEFUL_SHUTDOWN_SECONDS,
         head_seconds: float = HEAD_SECONDS,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self._app = app
+        #: (certificate chain, key) PEM files: HTTPS instead of HTTP.
+        self._tls = tls
         self._grace = grace
         self._head_seconds = head_seconds
         self._server: _QuietServer | None = None
@@ -63,6 +67,8 @@ class EmbeddedHttpServer:
             timeout_graceful_shutdown=self._grace,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             http=protocol_with_deadline(self._head_seconds),
+            ssl_certfile=str(self._tls[0]) if self._tls else None,
+            ssl_keyfile=str(self._tls[1]) if self._tls else None,
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

@@ -5,6 +5,8 @@ Validation errors name the field; nothing a client sends may produce a 500.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -60,7 +62,11 @@ def domain_error(exc: Exception) -> ApiError | None:
     return None
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, authenticate: Callable[[Request], Awaitable[object]] | None = None
+) -> None:
+    """``authenticate`` (raising ApiError) runs before a malformed request's 400/422."""
+
     async def delivery_error(_: Request, exc: Exception) -> JSONResponse:
         error = domain_error(exc)
         assert error is not None
@@ -80,7 +86,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI reads and checks the body before a route's dependencies run: a caller
+        # without a valid credential hears 401, not what is wrong with its body.
+        if authenticate is not None and request.url.path.startswith("/v1/"):
+            try:
+                await authenticate(request)
+            except ApiError as refused:
+                return JSONResponse(
+                    error_body(refused.code, refused.message),
+                    refused.status,
+                    headers=refused.headers,
+                )
         first = exc.errors()[0] if exc.errors() else {}
         location = tuple(first.get("loc", ()))
         kind = str(first.get("type", "invalid"))

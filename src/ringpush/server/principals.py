@@ -45,8 +45,17 @@ State = Annotated[ServerState, Depends(server_state)]
 async def principal(
     request: Request, state: State, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
+    return await authenticate(request, state, authorization)
+
+
+async def authenticate(
+    request: Request, state: ServerState | None = None, authorization: str | None = None
+) -> Principal:
     """Who is calling; an address that failed to authenticate too often is refused
     (429) before its credential is looked at."""
+    if state is None:
+        state = server_state(request)
+        authorization = request.headers.get("authorization")
     address = request.client.host if request.client is not None else "unknown"
     state.limits.check_address(address)
     try:

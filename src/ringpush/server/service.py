@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from ringpush.gc_pauses import GcPauseMonitor, settle_collector
 from ringpush.loop_lag import LoopLagMonitor
 from ringpush.registry.app_cache import AppCache
 from ringpush.registry.connect import open_registry, redacted
-from ringpush.registry.sealing import load_secret_box
+from ringpush.registry.sealing import StateFileError, check_private_file, load_secret_box
 from ringpush.registry.sql_registry import SqlRegistry
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator, load_admin_key
@@ -110,7 +111,7 @@ class RingpushService:
                 max_event_streams_per_user=settings.max_event_streams_per_user,
             )
         )
-        self._http = EmbeddedHttpServer(app)
+        self._http = EmbeddedHttpServer(app, tls=_tls_files(settings))
         self.port = await self._http.start(settings.host, settings.port)
         # Everything made while starting (modules, FastAPI's routes and models, pydantic's
         # validators) lives as long as the process: out of the collector's sight, a
@@ -176,6 +177,26 @@ class RingpushService:
             await self.registry.close()
 
 
+def _tls_files(settings: ServeSettings) -> tuple[Path, Path] | None:
+    """The certificate and key to serve HTTPS with, checked before anything listens."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    try:
+        check_private_file(settings.tls_key)
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.tls_cert, settings.tls_key
+        )
+    except StateFileError:
+        raise
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StateFileError(
+            f"cannot load the TLS certificate {settings.tls_cert} and key {settings.tls_key}:"
+            f" {reason}"
+        ) from None
+    return settings.tls_cert, settings.tls_key
+
+
 async def serve_until_stopped(
     settings: ServeSettings, say: Callable[[str], None], stop: asyncio.Event
 ) -> None:
@@ -198,7 +219,10 @@ async def serve_until_stopped(
         await service.stop()  # whatever had started (connections, tasks) is let go
         raise
     try:
-        say(f"ringpush serving on http://{settings.host}:{service.port} (API docs at /docs)")
+        say(
+            f"ringpush serving on {settings.scheme}://{settings.host}:{service.port}"
+            " (API docs at /docs)"
+        )
         say(f"database: {redacted(settings.database)}")
         if service.admin_key_file is not None:
             done = "written to" if service.admin_key_created else "read from"

@@ -91,6 +91,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("state_dir", str, ".ringpush", "Key files (master key, operator key) live here."),
     Setting(
+        "tls_cert",
+        str,
+        None,
+        "PEM certificate chain: serve HTTPS (with --tls-key). Without it serve speaks plain"
+        " HTTP, for a TLS-terminating proxy in front.",
+    ),
+    Setting(
+        "tls_key",
+        str,
+        None,
+        "PEM private key of --tls-cert; refused when others can read it (chmod 600).",
+    ),
+    Setting(
         "delivery_lease",
         float,
         60.0,
@@ -212,6 +225,13 @@ class ServeSettings:
     rates: RateLimitSettings = DEFAULT_RATES
     log_level: LogLevel = LogLevel.INFO
     log_format: LogFormat = LogFormat.TEXT
+    #: HTTPS: the certificate chain and its key (both, or neither: plain HTTP).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert is not None else "http"
 
 
 def resolve(
@@ -227,6 +247,9 @@ def resolve(
         values[setting.name] = setting.default if value is None else setting.check(value, "")
     state_dir = Path(str(values["state_dir"]))
     database = values["database"]
+    tls_cert, tls_key = values["tls_cert"], values["tls_key"]
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("tls_cert and tls_key go together: give both, or neither for HTTP")
     return ServeSettings(
         host=str(values["host"]),
         port=int(values["port"] or 0),
@@ -248,4 +271,6 @@ def resolve(
         ),
         log_level=LogLevel(str(values["log_level"])),
         log_format=LogFormat(str(values["log_format"])),
+        tls_cert=Path(str(tls_cert)) if tls_cert is not None else None,
+        tls_key=Path(str(tls_key)) if tls_key is not None else None,
     )
