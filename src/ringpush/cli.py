@@ -160,14 +160,18 @@ def send(
     async def run() -> int:
         from ringpush.apns.client import ApnsClient
 
-        async with ApnsClient(
-            credentials,
-            Environment(environment.value),
-            base_url=apns_url,
-            ca_file=ca_file,
-            request_timeout=timeout,
-            connect_timeout=timeout,
-        ) as client:
+        try:
+            client = ApnsClient(
+                credentials,
+                Environment(environment.value),
+                base_url=apns_url,
+                ca_file=ca_file,
+                request_timeout=timeout,
+                connect_timeout=timeout,
+            )
+        except ApnsError as exc:  # the URL or the CA file
+            fail(str(exc))
+        async with client:
             result = await client.send(notification)
         if as_json:
             typer.echo(

@@ -61,6 +61,14 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         (["--token", "ab" * 32, "--payload", "{}", "--push-type", "fax"], "unknown push type"),
         (["--token", "ab" * 32, "--payload", "{}", "--collapse-id", "c" * 65], "collapse-id"),
         (["--token", "ab" * 32, "--payload", "@/nonexistent.json"], "cannot read payload file"),
+        (
+            ["--token", "ab" * 32, "--payload", "{}", "--apns-url", "127.0.0.1:2297"],
+            "APNs URL must look like https://host[:port], got '127.0.0.1:2297'",
+        ),
+        (
+            ["--token", "ab" * 32, "--payload", "{}", "--apns-url", "http://127.0.0.1:2297"],
+            "APNs URL must look like https://host[:port]",
+        ),
     ],
 )
 def test_send_refuses_bad_input_in_one_line(key: list[str], extra: list[str], message: str) -> None:

@@ -146,7 +146,6 @@ class CallService:
                 urgency=Urgency.CALL,
             )
             for device in devices
-            if device.live
         ]
         if not pushes:
             raise CalleeHasNoDevices(callee_user_id)
@@ -206,8 +205,6 @@ class CallService:
         pushes: list[OutboxPush] = []
         missed = call.end_reason in (EndReason.CANCELED, EndReason.TIMEOUT)
         for device in devices:
-            if not device.live:
-                continue
             if missed:
                 who = call.caller_name or call.caller_id
                 body: dict[str, Any] = {

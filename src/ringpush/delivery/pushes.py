@@ -74,7 +74,6 @@ class PushService:
                 collapse_id=collapse_id,
             )
             for device in devices
-            if device.live
         ]
         if not pushes:
             raise NoDevicesForPushType(user_id, push_type)

@@ -9,7 +9,7 @@ from ringpush.registry.connect import open_registry
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.sealing import SealingError, SecretBox, load_secret_box
 from ringpush.registry.sql_registry import SqlRegistry
-from ringpush.registry.store import Registry, RegistryError, UnknownApp
+from ringpush.registry.store import Registry, RegistryError
 
 __all__ = [
     "App",
@@ -20,7 +20,6 @@ __all__ = [
     "SealingError",
     "SecretBox",
     "SqlRegistry",
-    "UnknownApp",
     "load_secret_box",
     "open_registry",
 ]

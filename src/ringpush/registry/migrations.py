@@ -296,6 +296,14 @@ MIGRATIONS: list[tuple[int, str, list[str | Step]]] = [
             )""",
         ],
     ),
+    (
+        16,
+        "no invalid marks on devices: a token APNs calls invalid is deleted, never marked",
+        [
+            "ALTER TABLE devices DROP COLUMN invalidated_us",
+            "ALTER TABLE devices DROP COLUMN invalid_reason",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -71,17 +71,10 @@ class Device:
     created_at: datetime
     updated_at: datetime
     last_seen_at: datetime
-    #: When APNs last said the token was dead (410) or invalid; None while it is live.
-    invalidated_at: datetime | None = None
-    invalid_reason: str | None = None
 
     @property
     def masked_token(self) -> str:
         return mask_device_token(self.token)
-
-    @property
-    def live(self) -> bool:
-        return self.invalidated_at is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,8 +309,7 @@ class SqlRegistry:
                 await db.execute(
                     """UPDATE devices SET last_seen_us = ?, environment = ?,
                            updated_us = CASE WHEN environment = ? THEN updated_us ELSE ? END,
-                           install_hash = COALESCE(?, install_hash),
-                           invalidated_us = NULL, invalid_reason = NULL
+                           install_hash = COALESCE(?, install_hash)
                        WHERE app_id = ? AND user_id = ? AND device_id = ? AND push_type = ?""",
                     (at, environment.value, environment.value, at, install, *key),
                 )
@@ -338,8 +337,8 @@ class SqlRegistry:
                 await db.execute(
                     """INSERT INTO devices (app_id, user_id, device_id, push_type,
                            token_hash, token_sealed, environment, created_us, updated_us,
-                           last_seen_us, install_hash, invalidated_us, invalid_reason)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)
+                           last_seen_us, install_hash)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (app_id, user_id, device_id, push_type) DO UPDATE SET
                            token_hash = excluded.token_hash,
                            token_sealed = excluded.token_sealed,
@@ -347,8 +346,7 @@ class SqlRegistry:
                            environment = excluded.environment,
                            created_us = excluded.created_us,
                            updated_us = excluded.updated_us,
-                           last_seen_us = excluded.last_seen_us,
-                           invalidated_us = NULL, invalid_reason = NULL""",
+                           last_seen_us = excluded.last_seen_us""",
                     (
                         *key,
                         token_hash,
@@ -499,6 +497,4 @@ class SqlRegistry:
             created_at=from_us(row["created_us"]),
             updated_at=from_us(row["updated_us"]),
             last_seen_at=from_us(row["last_seen_us"]),
-            invalidated_at=maybe_from_us(row["invalidated_us"]),
-            invalid_reason=row["invalid_reason"],
         )

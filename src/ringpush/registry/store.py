@@ -22,13 +22,8 @@ from ringpush.registry.retention import Swept
 
 
 class RegistryError(Exception):
-    """Base of registry errors; ``code`` is machine-readable."""
-
-    code = "registry_error"
-
-
-class UnknownApp(RegistryError):
-    code = "unknown_app"
+    """Base of the registry's errors about the database itself (the CLI prints them as
+    one line)."""
 
 
 class TokenHeldElsewhere(Exception):
@@ -56,14 +51,12 @@ class TooManyDevices(Exception):
 
 
 class DatabaseUnavailable(RegistryError):
-    code = "database_unavailable"
+    """The database cannot be reached or opened."""
 
 
 class MasterKeyMismatch(RegistryError):
     """This process's master key is not the one the database's secrets are sealed with
     (two instances with different ``RINGPUSH_SECRET_KEY`` values or key files)."""
-
-    code = "master_key_mismatch"
 
 
 class Outbox(Protocol):
