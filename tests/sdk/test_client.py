@@ -18,11 +18,14 @@ from ringpush.sdk import (
     BlockingClient,
     Client,
     InvalidToken,
+    RateLimited,
     ServerUnavailable,
     Unauthorized,
     UnknownCall,
 )
 from ringpush.sdk.errors import ERROR_CLASSES, ApiError, InvalidField, error_from_response
+from ringpush.server.rate_limits import RateLimitSettings
+from tests.server.stack import running_stack
 from tests.tcp_proxy import TcpProxy
 
 
@@ -111,3 +114,24 @@ def test_an_unknown_code_or_a_broken_body_still_gives_an_api_error() -> None:
     assert type(broken) is ApiError and broken.status == 400
     typed = error_from_response(422, b'{"error": {"code": "invalid_field", "message": "m"}}')
     assert isinstance(typed, InvalidField)
+
+
+async def test_a_rate_limited_request_waits_as_asked_then_goes_through(database_url: str) -> None:
+    async with running_stack(database_url, RateLimitSettings(registrations=0.5)) as stack:
+        bob = await stack.user("bob")
+        base = str(stack.http.base_url).rstrip("/")
+        client = Client(base, bob["Authorization"][7:], device_id="phone", retries=2)
+        try:
+            for n in range(6):  # the sixth is over the burst of five: 429, Retry-After 2
+                registered = await client.register(
+                    stack.token(), PushType.VOIP, Environment.DEVELOPMENT
+                )
+                assert registered.device_id == "phone", n
+        finally:
+            await client.close()
+        no_retries = Client(base, bob["Authorization"][7:], device_id="ipad", retries=0)
+        try:
+            with pytest.raises(RateLimited):
+                await no_retries.register(stack.token(), PushType.VOIP, Environment.DEVELOPMENT)
+        finally:
+            await no_retries.close()

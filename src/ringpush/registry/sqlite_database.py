@@ -16,7 +16,12 @@ Checkpoints (copying the WAL back into the database file) run on a connection of
 own, every second, not inside whichever commit crosses SQLite's threshold: that commit
 held the writer for the whole copy (tens to hundreds of milliseconds under a bulk
 campaign), and every call being stored waited for it. A passive checkpoint does not
-block the writer.
+block the writer, but it never lets the WAL start over either: SQLite rewinds the WAL
+only when a writer begins after a checkpoint copied every frame, and under steady writes
+new frames land while each passive one runs (a 1 M-device load grew the WAL to 10 GB).
+So once the WAL holds more than :data:`WAL_LIMIT_FRAMES`, the checkpointer follows the
+passive copy with a truncating one: it waits for the transaction under way, copies the
+few frames left, and empties the file; the writer waits only for those few.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ _Outcome = tuple[BaseException | None, Any]
 WAL_ATTEMPTS = 50
 #: How often the WAL is copied back into the database file.
 CHECKPOINT_SECONDS = 1.0
+#: WAL frames (pages, 4 KiB by default) beyond which a checkpoint also empties the WAL.
+WAL_LIMIT_FRAMES = 4096
 
 
 def _writer_setup(conn: sqlite3.Connection) -> None:
@@ -62,8 +69,10 @@ def _checkpointer_setup(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout=5000")
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _checkpoint(conn: sqlite3.Connection, limit_frames: int) -> None:
+    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    if row is not None and row[1] > limit_frames:  # (busy, frames in the WAL, copied)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _reader_setup(conn: sqlite3.Connection) -> None:
@@ -149,6 +158,8 @@ class SqliteDatabase:
     def __init__(self, db: SqliteThread, reader: SqliteThread, checkpointer: SqliteThread) -> None:
         self._db = db
         self._checkpointer = checkpointer
+        #: WAL frames beyond which a checkpoint also empties the WAL.
+        self.wal_limit_frames = WAL_LIMIT_FRAMES
         self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_loop())
         #: Plain SELECTs go to a connection of their own: in WAL mode a reader sees the
         #: last commit and waits for no writer, so looking up a callee's devices never
@@ -193,7 +204,9 @@ class SqliteDatabase:
         while True:
             await asyncio.sleep(CHECKPOINT_SECONDS)
             try:
-                await self._checkpointer.run(_checkpoint, self._checkpointer.connection)
+                await self._checkpointer.run(
+                    _checkpoint, self._checkpointer.connection, self.wal_limit_frames
+                )
             except sqlite3.Error as exc:  # busy or locked: the next round will do
                 log.debug("WAL checkpoint skipped: %s", exc)
 

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 #: Answers worth retrying: the server (or a proxy in front of it) is briefly away.
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: The longest ``Retry-After`` of a 429 the client waits out before asking again;
+#: beyond it the 429 is raised (:class:`RateLimited`).
+MAX_RETRY_AFTER = 5.0
 #: The event stream sends a comment every 15 s; longer silence means a dead connection.
 EVENT_READ_TIMEOUT = 45.0
 
@@ -155,6 +158,13 @@ class Client:
             else:
                 if response.status_code < 400:
                     return response
+                wait = _retry_after(response)
+                if wait is not None and attempt < self.retries:
+                    # Refused before anything was done: the same request again, as
+                    # late as the server asked (bounded: a call cannot wait long).
+                    await asyncio.sleep(wait)
+                    attempt += 1
+                    continue
                 if response.status_code not in RETRY_STATUSES:
                     raise error_from_response(response.status_code, response.content)
                 failure = f"HTTP {response.status_code}"
@@ -254,3 +264,15 @@ class Client:
         self._sessions.add(session)
         session.when_done(self._sessions.discard)
         return session
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds a 429 asks to wait before the same request (None: not a 429 that can be
+    waited out: no ``Retry-After``, or longer than :data:`MAX_RETRY_AFTER`)."""
+    if response.status_code != 429:
+        return None
+    try:
+        wait = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return wait if 0 <= wait <= MAX_RETRY_AFTER else None
