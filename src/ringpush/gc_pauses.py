@@ -3,7 +3,7 @@
 A collection runs in whichever thread allocates when a generation's threshold is reached
 and holds the interpreter until it is done, so it stalls the event loop like any long
 callback. With Python's defaults (a young collection every 700 allocations) a loaded
-``serve`` collected the young generations ~5 times a second and the middle one every
+``serve`` collected the young generation ~4 times a second and the middle one every
 2 to 3 s, 17 to 25 ms each, and the calls placed meanwhile waited for it (``bench/lanes.py``:
 these pauses were the dead-lane scenario's p99). Nearly nothing it finds is garbage:
 requests, pushes and answers are freed by reference counting. So the process freezes

@@ -197,9 +197,10 @@ class Authenticator:
         if not isinstance(minted, int):  # minted before tokens said it to the µs
             iat = claims.get("iat")
             minted = iat * 1_000_000 if isinstance(iat, int) else 0
-        revoked = app.user_tokens_not_before
-        if revoked is None or minted >= to_us(revoked):
-            revoked = await self._registry.user_tokens_not_before(app_id, user_id)
-        if revoked is not None and minted < to_us(revoked):
-            raise unauthorized("user token was revoked: ask the app's backend for a new one")
+        # The app's revocation (cached with the app) and the user's (one row by primary
+        # key; calls, made with service keys, never read it).
+        user_revoked = await self._registry.user_tokens_not_before(app_id, user_id)
+        for revoked in (app.user_tokens_not_before, user_revoked):
+            if revoked is not None and minted < to_us(revoked):
+                raise unauthorized("user token was revoked: ask the app's backend for a new one")
         return Principal(Role.USER, app_id=app_id, user_id=user_id)

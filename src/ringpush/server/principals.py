@@ -45,17 +45,17 @@ State = Annotated[ServerState, Depends(server_state)]
 async def principal(
     request: Request, state: State, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    return await authenticate(request, state, authorization)
+    return await _identify(request, state, authorization)
 
 
-async def authenticate(
-    request: Request, state: ServerState | None = None, authorization: str | None = None
-) -> Principal:
+async def authenticate(request: Request) -> Principal:
+    """:func:`principal` outside dependency injection (a malformed request's handler)."""
+    return await _identify(request, server_state(request), request.headers.get("authorization"))
+
+
+async def _identify(request: Request, state: ServerState, authorization: str | None) -> Principal:
     """Who is calling; an address that failed to authenticate too often is refused
     (429) before its credential is looked at."""
-    if state is None:
-        state = server_state(request)
-        authorization = request.headers.get("authorization")
     address = request.client.host if request.client is not None else "unknown"
     state.limits.check_address(address)
     try:

@@ -87,6 +87,12 @@ class RateLimiter:
             return 0.0
         return (1 - bucket.tokens) / self.rate
 
+    def charge(self, key: str, what: str) -> None:
+        """Count one request of ``key``; 429 when it is over its rate."""
+        wait = self.take(key)
+        if wait > 0:
+            raise too_many(what, wait)
+
     def _forget_full(self, now: float) -> None:
         idle = self.capacity / self.rate  # long enough to have refilled
         for key in [k for k, b in self._buckets.items() if now - b.stamp >= idle]:
@@ -117,13 +123,6 @@ class RateLimits:
         self.pushes = RateLimiter(settings.pushes, clock)
         self.registrations = RateLimiter(settings.registrations, clock)
         self.auth_failures = RateLimiter(settings.auth_failures, clock)
-
-    @staticmethod
-    def charge(limiter: RateLimiter, key: str, what: str) -> None:
-        """Count one request of ``key``; 429 when it is over its rate."""
-        wait = limiter.take(key)
-        if wait > 0:
-            raise too_many(what, wait)
 
     def check_address(self, address: str) -> None:
         """429 when ``address`` has used up its failed authentications."""

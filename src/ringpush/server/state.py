@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,4 +44,4 @@ class ServerState:
     #: Event streams one user may hold open (``serve --max-event-streams-per-user``).
     max_event_streams_per_user: int = DEFAULT_MAX_EVENT_STREAMS_PER_USER
     #: Event streams open now, per user ("app/user").
-    open_streams: dict[str, int] = field(default_factory=dict)
+    open_streams: Counter[str] = field(default_factory=Counter)

@@ -94,7 +94,7 @@ async def start_call(
 ) -> CallOut:
     """Ring every VoIP device of the callee; answers per device (apns-id, outcome).
     404 ``callee_has_no_devices`` (nothing stored) when no device can ring."""
-    state.limits.charge(state.limits.calls, me.app_id, "calls for this app")
+    state.limits.calls.charge(me.app_id, "calls for this app")
     try:
         started = await calls.start(
             app_id=me.app_id,
@@ -135,8 +135,7 @@ async def call_events(
     call = await visible_call(state, who, call_id)
     registry = state.registry
     holder = f"{who.app_id}/{who.user_id}" if isinstance(who, User) else None
-    held = state.open_streams.get(holder, 0) if holder is not None else 0
-    if held >= state.max_event_streams_per_user:
+    if holder is not None and state.open_streams[holder] >= state.max_event_streams_per_user:
         raise ApiError(
             429,
             "too_many_streams",
@@ -149,17 +148,15 @@ async def call_events(
         # Counted while it runs (a stream whose client left before it started never
         # runs, and is never counted).
         if holder is not None:
-            state.open_streams[holder] = state.open_streams.get(holder, 0) + 1
+            state.open_streams[holder] += 1
         try:
             async for chunk in events():
                 yield chunk
         finally:
             if holder is not None:
-                left = state.open_streams.get(holder, 1) - 1
-                if left > 0:
-                    state.open_streams[holder] = left
-                else:
-                    state.open_streams.pop(holder, None)
+                state.open_streams[holder] -= 1
+                if state.open_streams[holder] <= 0:
+                    del state.open_streams[holder]
 
     async def events() -> AsyncIterator[bytes]:
         async with calls.events.subscribe(call.app_id, call_id, device_id) as queue:

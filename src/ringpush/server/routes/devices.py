@@ -22,9 +22,7 @@ router = APIRouter()
 
 
 def _charge(state: ServerState, me: User) -> None:
-    state.limits.charge(
-        state.limits.registrations, f"{me.app_id}/{me.user_id}", "registrations for this user"
-    )
+    state.limits.registrations.charge(f"{me.app_id}/{me.user_id}", "registrations for this user")
 
 
 @router.put("/v1/devices/{device_id}", response_model=RegistrationOut)

@@ -36,7 +36,7 @@ async def push_to_user(
     """Any other push type (complication, fileprovider, alert, …) to a user's devices
     of that type. VoIP pushes only start calls: use POST /v1/calls. 404
     ``no_devices_for_push_type`` (nothing stored) when the user has none of that type."""
-    state.limits.charge(state.limits.pushes, me.app_id, "push requests for this app")
+    state.limits.pushes.charge(me.app_id, "push requests for this app")
     if body.push_type is PushType.VOIP:
         raise ApiError(
             422, "voip_needs_a_call", "push_type: VoIP pushes start calls: use POST /v1/calls"
