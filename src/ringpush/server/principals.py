@@ -34,9 +34,16 @@ class User:
     user_id: str
 
 
-def server_state(request: Request) -> ServerState:
+def state_of(request: Request) -> ServerState:
     state: ServerState = request.app.state.ringpush
     return state
+
+
+async def server_state(request: Request) -> ServerState:
+    """The server's state, as a dependency. Every dependency is ``async def``: FastAPI
+    runs a plain ``def`` one in a worker thread, a thread round trip per request (3 of
+    them were ~4 % of serve's CPU per call, ``bench/call_latency.py --profile``)."""
+    return state_of(request)
 
 
 State = Annotated[ServerState, Depends(server_state)]
@@ -50,7 +57,7 @@ async def principal(
 
 async def authenticate(request: Request) -> Principal:
     """:func:`principal` outside dependency injection (a malformed request's handler)."""
-    return await _identify(request, server_state(request), request.headers.get("authorization"))
+    return await _identify(request, state_of(request), request.headers.get("authorization"))
 
 
 async def _identify(request: Request, state: ServerState, authorization: str | None) -> Principal:
@@ -88,6 +95,15 @@ async def operator(caller: Caller) -> Operator:
 
 
 async def service(caller: Caller) -> Service:
+    return _require_service(caller)
+
+
+async def service_of(request: Request) -> Service:
+    """:func:`service` for a lean route (:mod:`ringpush.server.lean_route`)."""
+    return _require_service(await authenticate(request))
+
+
+def _require_service(caller: Principal) -> Service:
     found = _service(caller)
     if found is None:
         raise forbidden("this call needs the calling service's API key")

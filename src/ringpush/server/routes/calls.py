@@ -8,24 +8,25 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ringpush.apns.errors import PayloadTooLarge
-from ringpush.delivery.answers import PushAnswers
 from ringpush.delivery.calls import CallService, call_event
 from ringpush.delivery.outcomes import first_outcomes
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.server.auth import Role, forbidden
 from ringpush.server.errors import ApiError
+from ringpush.server.lean_route import documented, json_response, parse_body
 from ringpush.server.principals import (
-    AsService,
     AsServiceOrUser,
     Caller,
     Service,
     State,
     User,
     server_state,
+    service_of,
+    state_of,
 )
 from ringpush.server.schemas import ID_PATTERN, CallEndIn, CallIn, CallOut, DeviceActionIn
 from ringpush.server.state import ServerState
@@ -41,18 +42,12 @@ CallId = Annotated[str, Path(pattern=ID_PATTERN)]
 router = APIRouter()
 
 
-def call_service(state: Annotated[ServerState, Depends(server_state)]) -> CallService:
+async def call_service(state: Annotated[ServerState, Depends(server_state)]) -> CallService:
     assert state.calls is not None  # the router is only mounted with a call service
     return state.calls
 
 
-def push_answers(state: Annotated[ServerState, Depends(server_state)]) -> PushAnswers:
-    assert state.engine is not None
-    return state.engine.answers
-
-
 Calls = Annotated[CallService, Depends(call_service)]
-Answers = Annotated[PushAnswers, Depends(push_answers)]
 
 
 async def callee(caller: Caller) -> User:
@@ -88,15 +83,20 @@ def _sse(event: dict[str, object]) -> bytes:
     return b"event: call\ndata: " + json.dumps(event).encode() + b"\n\n"
 
 
-@router.post("/v1/calls", response_model=CallOut, status_code=201)
-async def start_call(
-    body: CallIn, me: AsService, state: State, calls: Calls, answers: Answers
-) -> CallOut:
+@router.post("/v1/calls", **documented(CallIn, CallOut, 201))
+async def start_call(request: Request) -> Response:
     """Ring every VoIP device of the callee; answers per device (apns-id, outcome).
-    404 ``callee_has_no_devices`` (nothing stored) when no device can ring."""
+    404 ``callee_has_no_devices`` (nothing stored) when no device can ring.
+
+    Needs the calling service's API key. A lean route (:mod:`ringpush.server.lean_route`):
+    the credential is checked before the body is read."""
+    me = await service_of(request)
+    state = state_of(request)
     state.limits.calls.charge(me.app_id, "calls for this app")
+    body = await parse_body(request, CallIn)
+    assert state.calls is not None and state.engine is not None  # mounted with both
     try:
-        started = await calls.start(
+        started = await state.calls.start(
             app_id=me.app_id,
             call_id=body.call_id or str(uuid.uuid4()),
             caller_id=body.caller_id,
@@ -109,9 +109,9 @@ async def start_call(
     except PayloadTooLarge as exc:
         raise ApiError(413, "payload_too_large", f"data: {exc}") from None
     outcomes = await first_outcomes(
-        state.registry, answers, started.pushes, FIRST_ANSWER_WAIT_SECONDS
+        state.registry, state.engine.answers, started.pushes, FIRST_ANSWER_WAIT_SECONDS
     )
-    return call_out(started.call, outcomes)
+    return json_response(call_out(started.call, outcomes), 201)
 
 
 @router.get("/v1/calls/{call_id}", response_model=CallOut)

@@ -4,46 +4,42 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.outcomes import first_outcomes
-from ringpush.delivery.pushes import PushService
 from ringpush.server.errors import ApiError
-from ringpush.server.principals import AsOperatorOrService, AsService, Service, State, server_state
+from ringpush.server.lean_route import documented, json_response, parse_body
+from ringpush.server.principals import AsOperatorOrService, Service, State, service_of, state_of
 from ringpush.server.routes.apps import existing_app
-from ringpush.server.routes.calls import FIRST_ANSWER_WAIT_SECONDS, Answers
+from ringpush.server.routes.calls import FIRST_ANSWER_WAIT_SECONDS
 from ringpush.server.schemas import APNS_ID_PATTERN, ID_PATTERN, DeliveryOut, PushIn, PushOut
-from ringpush.server.state import ServerState
 from ringpush.server.views import delivery_out
 
 router = APIRouter()
 
 
-def push_service(state: Annotated[ServerState, Depends(server_state)]) -> PushService:
-    assert state.pushes is not None  # the router is only mounted with a push service
-    return state.pushes
-
-
-Pushes = Annotated[PushService, Depends(push_service)]
-
-
-@router.post("/v1/pushes", response_model=PushOut, status_code=201)
-async def push_to_user(
-    body: PushIn, me: AsService, state: State, pushes: Pushes, answers: Answers
-) -> PushOut:
+@router.post("/v1/pushes", **documented(PushIn, PushOut, 201))
+async def push_to_user(request: Request) -> Response:
     """Any other push type (complication, fileprovider, alert, …) to a user's devices
     of that type. VoIP pushes only start calls: use POST /v1/calls. 404
-    ``no_devices_for_push_type`` (nothing stored) when the user has none of that type."""
+    ``no_devices_for_push_type`` (nothing stored) when the user has none of that type.
+
+    Needs the calling service's API key. A lean route (:mod:`ringpush.server.lean_route`):
+    the credential is checked before the body is read."""
+    me = await service_of(request)
+    state = state_of(request)
     state.limits.pushes.charge(me.app_id, "push requests for this app")
+    body = await parse_body(request, PushIn)
     if body.push_type is PushType.VOIP:
         raise ApiError(
             422, "voip_needs_a_call", "push_type: VoIP pushes start calls: use POST /v1/calls"
         )
+    assert state.pushes is not None and state.engine is not None  # mounted with both
     app = await existing_app(state.registry, me.app_id)
     try:
-        queued = await pushes.send_to_user(
+        queued = await state.pushes.send_to_user(
             app_id=me.app_id,
             bundle_id=app.bundle_id,
             user_id=body.user_id,
@@ -57,8 +53,10 @@ async def push_to_user(
         raise ApiError(413, "payload_too_large", f"payload: {exc}") from None
     except InvalidNotification as exc:
         raise ApiError(422, "invalid_push", f"{exc.reason.value}: {exc}") from None
-    outcomes = await first_outcomes(state.registry, answers, queued, FIRST_ANSWER_WAIT_SECONDS)
-    return PushOut(deliveries=[delivery_out(p) for p in outcomes])
+    outcomes = await first_outcomes(
+        state.registry, state.engine.answers, queued, FIRST_ANSWER_WAIT_SECONDS
+    )
+    return json_response(PushOut(deliveries=[delivery_out(p) for p in outcomes]), 201)
 
 
 @router.get("/v1/deliveries", response_model=list[DeliveryOut])
