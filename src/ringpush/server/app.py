@@ -2,10 +2,13 @@
 call each route as a typed dependency (:mod:`ringpush.server.principals`), the delivery
 layer's exceptions mapped to HTTP in one place (:mod:`ringpush.server.errors`)."""
 
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from ringpush.server.body_limit import BodyLimit
-from ringpush.server.errors import install_error_handlers
+from ringpush.server.errors import error_schemas, install_error_handlers
 from ringpush.server.principals import authenticate
 from ringpush.server.routes import apps, calls, devices, health, pushes
 from ringpush.server.state import ServerState
@@ -22,4 +25,27 @@ def create_app(state: ServerState) -> FastAPI:
         api.include_router(calls.router)
         api.include_router(pushes.router)
     api.add_middleware(BodyLimit, max_bytes=state.max_body_bytes)
+    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
+
+
+#: How every /v1 route is authenticated, in the OpenAPI document.
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "The operator key (rpa_…), an app's service key (rps_…) or a user token"
+    " (a JWT minted by POST /v1/apps/{app_id}/user-tokens); each route says which it takes.",
+}
+
+
+def _openapi(api: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the bearer scheme every route is behind and the error
+    body every route refers to."""
+    if api.openapi_schema is None:
+        spec = get_openapi(title=api.title, version=api.version, routes=api.routes)
+        components = spec.setdefault("components", {})
+        components["securitySchemes"] = {"bearer": BEARER}
+        components.setdefault("schemas", {}).update(error_schemas())
+        spec["security"] = [{"bearer": []}]
+        api.openapi_schema = spec
+    return api.openapi_schema

@@ -15,6 +15,38 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ringpush.delivery.calls import CalleeHasNoDevices, CallExists
 from ringpush.delivery.pushes import NoDevicesForPushType
 from ringpush.registry.store import TokenHeldElsewhere, TooManyDevices
+from ringpush.server.schemas import ErrorOut
+
+_MEANING = {
+    400: "Malformed request: the body is not JSON, or its length is ambiguous",
+    401: "Missing, malformed, expired, revoked or unknown credential",
+    403: "A valid credential of a kind this route does not take",
+    404: "No such resource (or not one this credential may see)",
+    409: "Conflicts with what exists",
+    413: "Body over the server's limit, or a payload over APNs's",
+    422: "A field is missing or invalid (the message names it)",
+    429: "Rate limited: try again after Retry-After seconds",
+}
+#: The statuses every route of the API may answer besides its own.
+COMMON_ERRORS = (400, 401, 403, 404, 413, 422, 429)
+
+
+#: Where the OpenAPI document keeps :class:`ErrorOut` (see ``server/app.py``).
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorOut"
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` for error statuses: each the :class:`ErrorOut` body, as JSON
+    whatever the route's own answers are (the event stream's are not JSON)."""
+    content = {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}
+    return {status: {"description": _MEANING[status], "content": content} for status in statuses}
+
+
+def error_schemas() -> dict[str, object]:
+    """:class:`ErrorOut` and what it refers to, as OpenAPI components."""
+    schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs: dict[str, object] = schema.pop("$defs", {})
+    return {**defs, "ErrorOut": schema}
 
 
 class ApiError(Exception):
@@ -114,4 +146,5 @@ def install_error_handlers(
         return JSONResponse(
             error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
             exc.status_code,
+            headers=exc.headers,  # a 405's Allow
         )

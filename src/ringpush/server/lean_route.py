@@ -21,6 +21,8 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from ringpush.server.errors import error_responses
+
 M = TypeVar("M", bound=BaseModel)
 
 #: A pydantic schema's references, pointed at the OpenAPI document's components.
@@ -48,14 +50,19 @@ def json_response(body: BaseModel, status: int = 200) -> Response:
     return Response(body.model_dump_json(), status, media_type="application/json")
 
 
-def documented(body: type[BaseModel], answer: type[BaseModel], status: int) -> dict[str, Any]:
+def documented(
+    body: type[BaseModel], answer: type[BaseModel], status: int, *errors: int
+) -> dict[str, Any]:
     """Keyword arguments of the route's decorator that document ``body`` as its request
-    body and ``answer`` as its ``status`` response."""
+    body, ``answer`` as its ``status`` response, and ``errors`` beside the router's."""
     schema = body.model_json_schema(ref_template=_REF_TEMPLATE)
     return {
         "status_code": status,
         "response_model": None,
-        "responses": {status: {"model": answer, "description": "Successful Response"}},
+        "responses": {
+            status: {"model": answer, "description": "Successful Response"},
+            **error_responses(*errors),
+        },
         "openapi_extra": {
             "requestBody": {
                 "required": True,

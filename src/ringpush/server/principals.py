@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from ringpush.server.auth import Principal, Role, forbidden
 from ringpush.server.errors import ApiError
@@ -49,10 +49,10 @@ async def server_state(request: Request) -> ServerState:
 State = Annotated[ServerState, Depends(server_state)]
 
 
-async def principal(
-    request: Request, state: State, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
-    return await _identify(request, state, authorization)
+async def principal(request: Request, state: State) -> Principal:
+    """The caller, from ``Authorization: Bearer …`` (read here, not declared as a header
+    parameter: the OpenAPI document states it once, as the bearer security scheme)."""
+    return await _identify(request, state, request.headers.get("authorization"))
 
 
 async def authenticate(request: Request) -> Principal:

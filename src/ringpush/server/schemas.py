@@ -53,6 +53,17 @@ class Strict(BaseModel):
         return value
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, such as unauthorized or invalid_field")
+    message: str = Field(description="for a person; names the field when one is wrong")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the API, whatever its status."""
+
+    error: ErrorDetail
+
+
 class AppIn(Strict):
     bundle_id: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.-]+$")
     team_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{10}$")

@@ -12,7 +12,7 @@ from ringpush.apns.errors import ApnsError
 from ringpush.registry.models import App
 from ringpush.registry.store import Registry
 from ringpush.server.auth import forbidden, new_service_key
-from ringpush.server.errors import ApiError
+from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.principals import AsOperator, AsOperatorOrService, Operator, Service, State
 from ringpush.server.schemas import (
     ID_PATTERN,
@@ -30,7 +30,7 @@ from ringpush.server.views import app_out, device_out
 AppId = Annotated[str, Path(pattern=ID_PATTERN)]
 UserId = Annotated[str, Path(pattern=ID_PATTERN)]
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(*COMMON_ERRORS))
 
 
 async def existing_app(registry: Registry, app_id: str) -> App:

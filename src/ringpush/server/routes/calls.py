@@ -16,7 +16,7 @@ from ringpush.delivery.calls import CallService, call_event
 from ringpush.delivery.outcomes import first_outcomes
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.server.auth import Role, forbidden
-from ringpush.server.errors import ApiError
+from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.lean_route import documented, json_response, parse_body
 from ringpush.server.principals import (
     AsServiceOrUser,
@@ -39,7 +39,7 @@ FIRST_ANSWER_WAIT_SECONDS = 3.0
 
 CallId = Annotated[str, Path(pattern=ID_PATTERN)]
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(*COMMON_ERRORS))
 
 
 async def call_service(state: Annotated[ServerState, Depends(server_state)]) -> CallService:
@@ -83,7 +83,7 @@ def _sse(event: dict[str, object]) -> bytes:
     return b"event: call\ndata: " + json.dumps(event).encode() + b"\n\n"
 
 
-@router.post("/v1/calls", **documented(CallIn, CallOut, 201))
+@router.post("/v1/calls", **documented(CallIn, CallOut, 201, 409))
 async def start_call(request: Request) -> Response:
     """Ring every VoIP device of the callee; answers per device (apns-id, outcome).
     404 ``callee_has_no_devices`` (nothing stored) when no device can ring.
@@ -122,14 +122,22 @@ async def get_call(call_id: CallId, who: AsServiceOrUser, state: State) -> CallO
     return call_out(call, await state.registry.outbox.query(app_id=call.app_id, call_id=call_id))
 
 
-@router.get("/v1/calls/{call_id}/events")
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+@router.get(
+    "/v1/calls/{call_id}/events",
+    response_class=EventStream,
+    responses={200: {"description": "Server-sent events (event: call), one per state"}},
+)
 async def call_events(
     call_id: CallId,
     who: AsServiceOrUser,
     state: State,
     calls: Calls,
     device_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-) -> StreamingResponse:
+) -> EventStream:
     """Server-sent events of the call's state until it is over: how a woken app learns
     that it was answered elsewhere, canceled or timed out (never by VoIP push)."""
     call = await visible_call(state, who, call_id)
@@ -184,7 +192,7 @@ async def call_events(
                 if event["state"] != CallState.RINGING.value:
                     return
 
-    return StreamingResponse(stream(), media_type="text/event-stream")
+    return EventStream(stream())
 
 
 @router.post("/v1/calls/{call_id}/end", response_model=CallOut)
@@ -230,7 +238,7 @@ async def device_action(
     return call_out(done, [], ended.withdrawn)
 
 
-@router.post("/v1/calls/{call_id}/answer", response_model=CallOut)
+@router.post("/v1/calls/{call_id}/answer", response_model=CallOut, responses=error_responses(409))
 async def answer_call(
     call_id: CallId, body: DeviceActionIn, me: AsCallee, state: State, calls: Calls
 ) -> CallOut:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.errors import ApnsError
 from ringpush.apns.push_type import PushType
-from ringpush.server.errors import ApiError
+from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.principals import AsUser, State, User
 from ringpush.server.routes.apps import existing_app
 from ringpush.server.schemas import ID_PATTERN, DeviceIn, DeviceOut, RegistrationOut
@@ -18,14 +18,21 @@ from ringpush.server.views import device_out
 
 DeviceId = Annotated[str, Path(pattern=ID_PATTERN)]
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(*COMMON_ERRORS))
 
 
 def _charge(state: ServerState, me: User) -> None:
     state.limits.registrations.charge(f"{me.app_id}/{me.user_id}", "registrations for this user")
 
 
-@router.put("/v1/devices/{device_id}", response_model=RegistrationOut)
+@router.put(
+    "/v1/devices/{device_id}",
+    response_model=RegistrationOut,
+    responses={
+        201: {"model": RegistrationOut, "description": "Registered for the first time"},
+        **error_responses(409),
+    },
+)
 async def register_device(
     device_id: DeviceId, body: DeviceIn, me: AsUser, state: State, response: Response
 ) -> RegistrationOut:

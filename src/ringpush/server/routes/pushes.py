@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.outcomes import first_outcomes
-from ringpush.server.errors import ApiError
+from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.lean_route import documented, json_response, parse_body
 from ringpush.server.principals import AsOperatorOrService, Service, State, service_of, state_of
 from ringpush.server.routes.apps import existing_app
@@ -17,7 +17,7 @@ from ringpush.server.routes.calls import FIRST_ANSWER_WAIT_SECONDS
 from ringpush.server.schemas import APNS_ID_PATTERN, ID_PATTERN, DeliveryOut, PushIn, PushOut
 from ringpush.server.views import delivery_out
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(*COMMON_ERRORS))
 
 
 @router.post("/v1/pushes", **documented(PushIn, PushOut, 201))
