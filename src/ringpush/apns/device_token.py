@@ -7,6 +7,7 @@ any non-empty, even-length hex string; it is stored and sent in lowercase.
 from __future__ import annotations
 
 from ringpush.apns.errors import InvalidDeviceToken
+from ringpush.apns.reasons import ApnsReason
 
 _HEX = frozenset("0123456789abcdef")
 #: Tokens longer than this are certainly not Apple's (it has never issued over 100 bytes).
@@ -22,7 +23,8 @@ def normalize_device_token(token: str) -> str:
     """
     cleaned = token.strip().strip("<>").replace(" ", "").lower()
     if not cleaned:
-        raise InvalidDeviceToken("device token is empty")
+        # What APNs answers for a request without one (reference §3).
+        raise InvalidDeviceToken("device token is empty", ApnsReason.MISSING_DEVICE_TOKEN)
     if len(cleaned) > MAX_TOKEN_HEX_LENGTH:
         raise InvalidDeviceToken(
             f"device token is {len(cleaned)} hex characters, over {MAX_TOKEN_HEX_LENGTH}"

@@ -24,8 +24,8 @@ class InvalidNotification(ApnsError, ValueError):
 
 
 class InvalidDeviceToken(InvalidNotification):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, ApnsReason.BAD_DEVICE_TOKEN)
+    def __init__(self, message: str, reason: ApnsReason = ApnsReason.BAD_DEVICE_TOKEN) -> None:
+        super().__init__(message, reason)
 
 
 class PayloadTooLarge(InvalidNotification):

@@ -115,8 +115,14 @@ def check_topic(fields: dict[bytes, bytes]) -> str:
 
 
 def check_collapse_id(fields: dict[bytes, bytes]) -> None:
+    """At most 64 bytes (reference §2), of visible ASCII: the rule ringpush's client
+    holds itself to (``Notification.encode``; a control character cannot travel in an
+    HTTP/2 header value, a strict peer resets the stream), so the sandbox holds every
+    client to it rather than let through what ringpush would never send."""
     raw = fields.get(b"apns-collapse-id")
-    if raw is not None and len(raw) > MAX_COLLAPSE_ID_BYTES:
+    if raw is None:
+        return
+    if len(raw) > MAX_COLLAPSE_ID_BYTES or not raw or min(raw) < 0x21 or max(raw) > 0x7E:
         raise Rejected(ApnsReason.BAD_COLLAPSE_ID)
 
 
