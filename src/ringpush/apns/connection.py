@@ -49,6 +49,11 @@ class ApnsConnection(asyncio.Protocol):
         #: A push was accepted: the peer has seen a valid credential, so its stream limit
         #: is the post-authentication one.
         self.authenticated = False
+        #: The peer answered a push here: it speaks HTTP/2 as APNs does. A connection that
+        #: dies before its first answer counts as a failed connect (see the pool).
+        self.heard_answer = False
+        #: Why the peer's bytes were refused, when they were (h2's words: never a secret).
+        self.broken: str | None = None
         self._flush_scheduled = False
         self._last_heard = time.monotonic()
         self._ping_sent_at: float | None = None
@@ -66,7 +71,8 @@ class ApnsConnection(asyncio.Protocol):
         self._last_heard = time.monotonic()
         try:
             events = self.session.receive(data)
-        except H2Error:
+        except H2Error as exc:
+            self.broken = f"APNs broke HTTP/2: {type(exc).__name__}: {exc}"[:300]
             self.abort()
             return
         pool = self._pool
@@ -74,6 +80,7 @@ class ApnsConnection(asyncio.Protocol):
         freed = False
         for event in events:
             if isinstance(event, PushAnswered):
+                self.heard_answer = True
                 push = pending.pop(event.stream_id, None)
                 if push is not None:
                     pool.answered(self, push, event)

@@ -80,6 +80,7 @@ class ConnectionPool:
         self._dispatch()
 
     def answered(self, connection: ApnsConnection, push: PendingPush, answer: PushAnswered) -> None:
+        self._failures = 0  # the endpoint works: a connection to it answered
         result = push.result_of(answer)
         reason = result.reason
         if result.status == 200:
@@ -149,6 +150,18 @@ class ConnectionPool:
             self.connections.remove(connection)
             if self._listener is not None:
                 self._listener.connection_closed()
+        if not connection.heard_answer and not self._closing:
+            # Connected, then gone before any answer (a peer that breaks HTTP/2 at once, or
+            # hangs up): a failed connect, backed off and counted like one. Taken as a
+            # success, it was redialled at once, hundreds of times a second, and the
+            # pushes waiting for it never reached their deadline.
+            self._failures += 1
+            self.last_failure = TransportFailure.CONNECTION_LOST
+            self.last_error = connection.broken or (
+                f"the connection to {self._authority} closed before any answer"
+            )
+            limit = self._max_connect_failures
+            self._expire_waiting(everything=limit is not None and self._failures >= limit)
         if self._urgent or self._waiting:
             self._dispatch()
 
@@ -243,7 +256,6 @@ class ConnectionPool:
                     if not (self._urgent or self._waiting):
                         return
                     continue
-                self._failures = 0
                 self.connections.append(protocol)
                 if self._listener is not None:
                     self._listener.connection_opened()
