@@ -22,9 +22,23 @@ async def _ok(scope: dict[str, object], receive: object, send: object) -> None:
     await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
 
 
+async def _reads_body(scope: dict[str, object], receive: object, send: object) -> None:
+    """Reads the whole body, then 200 (or nothing, once the client is gone)."""
+    assert scope["type"] == "http"
+    while True:
+        message = await receive()  # type: ignore[operator]
+        if message["type"] == "http.disconnect":
+            return
+        if not message.get("more_body"):
+            break
+    await _ok(scope, receive, send)
+
+
 @contextlib.asynccontextmanager
-async def serving(head_seconds: float) -> AsyncIterator[int]:
-    server = EmbeddedHttpServer(_ok, head_seconds=head_seconds)
+async def serving(
+    head_seconds: float = 10, body_seconds: float = 30, app: object = _ok
+) -> AsyncIterator[int]:
+    server = EmbeddedHttpServer(app, head_seconds=head_seconds, body_seconds=body_seconds)
     port = await server.start()
     try:
         yield port
@@ -49,6 +63,35 @@ async def test_a_client_dripping_its_request_head_is_cut_off() -> None:
                 closed = True
         writer.close()
         assert closed, "the server kept a connection whose request head never ended"
+
+
+async def test_a_client_dripping_its_request_body_is_cut_off() -> None:
+    async with serving(body_seconds=0.5, app=_reads_body) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < 10 and not closed:  # bounded, not a timing test
+            writer.write(b"x")  # one byte of the body now and then, never all of it
+            await writer.drain()
+            try:
+                closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
+            except TimeoutError:
+                pass
+            except ConnectionError:
+                closed = True
+        writer.close()
+        assert closed, "the server kept a connection whose request body never ended"
+
+
+async def test_a_body_sent_at_once_is_answered() -> None:
+    async with (
+        serving(body_seconds=0.5, app=_reads_body) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        for _ in range(3):  # and the deadline does not outlive the request
+            assert (await http.post("/", content=b"x" * 1000)).status_code == 200
+            await asyncio.sleep(0.6)
 
 
 async def test_a_silent_new_connection_is_closed() -> None:

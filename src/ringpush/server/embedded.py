@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from ringpush.server.slow_clients import HEAD_SECONDS, protocol_with_deadline
+from ringpush.server.slow_clients import BODY_SECONDS, HEAD_SECONDS, protocol_with_deadline
 
 
 class _QuietServer(uvicorn.Server):
@@ -39,6 +39,7 @@ class EmbeddedHttpServer:
         *,
         grace: int = GRACEFUL_SHUTDOWN_SECONDS,
         head_seconds: float = HEAD_SECONDS,
+        body_seconds: float = BODY_SECONDS,
         tls: tuple[Path, Path] | None = None,
     ) -> None:
         self._app = app
@@ -46,6 +47,7 @@ class EmbeddedHttpServer:
         self._tls = tls
         self._grace = grace
         self._head_seconds = head_seconds
+        self._body_seconds = body_seconds
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
@@ -66,7 +68,7 @@ class EmbeddedHttpServer:
             access_log=False,
             timeout_graceful_shutdown=self._grace,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            http=protocol_with_deadline(self._head_seconds),
+            http=protocol_with_deadline(self._head_seconds, self._body_seconds),
             ssl_certfile=str(self._tls[0]) if self._tls else None,
             ssl_keyfile=str(self._tls[1]) if self._tls else None,
         )

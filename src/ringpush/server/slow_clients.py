@@ -1,12 +1,14 @@
 """Slow clients are cut off: a request's head (request line and headers) must arrive whole
-within :data:`HEAD_SECONDS` of its first byte, and a new connection must start one as
-soon.
+within :data:`HEAD_SECONDS` of its first byte, a new connection must start one as soon,
+and its body must arrive whole within :data:`BODY_SECONDS` of the head's end.
 
 uvicorn's keep-alive timer closes a connection that stays idle between requests, but any
 byte received cancels it, and nothing is armed again until a response went out: a client
 that sends one byte of a request head now and then held its connection (and its memory)
-for as long as it liked, and 200 of them held 200 connections. This protocol is uvicorn's
-httptools one with that deadline added; nothing else changes.
+for as long as it liked, and 200 of them held 200 connections; after the head, uvicorn
+waits for a body for ever, so one that trickles its body in did the same. This protocol is
+uvicorn's httptools one with those deadlines added; nothing else changes (a request cut off
+mid-body reaches the route as a disconnect).
 """
 
 from __future__ import annotations
@@ -19,48 +21,60 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 #: How long a client may take to send a request's head (or to start one on a new
 #: connection). Real clients send a head in one write, in milliseconds.
 HEAD_SECONDS = 10.0
+#: How long a request's body may take once its head is in. The largest body taken is
+#: 64 KiB by default (``serve --max-body-bytes``): seconds even on a poor mobile link.
+BODY_SECONDS = 30.0
 
 
 class SlowClientProtocol(HttpToolsProtocol):
     #: Set on the class by :func:`protocol_with_deadline`.
     head_seconds = HEAD_SECONDS
+    body_seconds = BODY_SECONDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
 
-    def _arm(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.head_seconds, self._too_slow)
+    def _arm(self, seconds: float) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(seconds, self._too_slow)
 
     def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
     def _too_slow(self) -> None:
-        self._head_timer = None
+        self._deadline = None
         if not self.transport.is_closing():
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._arm(self.head_seconds)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()
+        self._arm(self.head_seconds)
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._arm(self.body_seconds)  # disarmed at once when there is no body
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
 
-def protocol_with_deadline(head_seconds: float) -> type[SlowClientProtocol]:
-    """The protocol class with its own deadline (uvicorn makes one instance per
+def protocol_with_deadline(
+    head_seconds: float, body_seconds: float = BODY_SECONDS
+) -> type[SlowClientProtocol]:
+    """The protocol class with its own deadlines (uvicorn makes one instance per
     connection from a class)."""
-    return type("SlowClientProtocol", (SlowClientProtocol,), {"head_seconds": head_seconds})
+    deadlines = {"head_seconds": head_seconds, "body_seconds": body_seconds}
+    return type("SlowClientProtocol", (SlowClientProtocol,), deadlines)
