@@ -46,42 +46,38 @@ async def serving(
         await server.stop()
 
 
+async def dripped_until_closed(port: int, start: bytes, drip: bytes) -> bool:
+    """Send ``start``, then ``drip`` now and then, never finishing the request: whether
+    the server closed the connection within 10 s (bounded, not a timing test)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(start)
+    started = time.monotonic()
+    closed = False
+    while time.monotonic() - started < 10 and not closed:
+        writer.write(drip)
+        await writer.drain()
+        try:
+            closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
+        except TimeoutError:
+            pass
+        except ConnectionError:
+            closed = True
+    writer.close()
+    return closed
+
+
 async def test_a_client_dripping_its_request_head_is_cut_off() -> None:
     async with serving(head_seconds=0.5) as port:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        started = time.monotonic()
-        closed = False
-        while time.monotonic() - started < 10 and not closed:  # bounded, not a timing test
-            writer.write(b"X")  # one byte of a header now and then, never the end
-            await writer.drain()
-            try:
-                closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
-            except TimeoutError:
-                pass
-            except ConnectionError:
-                closed = True
-        writer.close()
-        assert closed, "the server kept a connection whose request head never ended"
+        # One byte of a header now and then, never the end of the head.
+        closed = await dripped_until_closed(port, b"GET / HTTP/1.1\r\nHost: x\r\n", b"X")
+    assert closed, "the server kept a connection whose request head never ended"
 
 
 async def test_a_client_dripping_its_request_body_is_cut_off() -> None:
     async with serving(body_seconds=0.5, app=_reads_body) as port:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-        started = time.monotonic()
-        closed = False
-        while time.monotonic() - started < 10 and not closed:  # bounded, not a timing test
-            writer.write(b"x")  # one byte of the body now and then, never all of it
-            await writer.drain()
-            try:
-                closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
-            except TimeoutError:
-                pass
-            except ConnectionError:
-                closed = True
-        writer.close()
-        assert closed, "the server kept a connection whose request body never ended"
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        closed = await dripped_until_closed(port, head, b"x")
+    assert closed, "the server kept a connection whose request body never ended"
 
 
 async def test_a_body_sent_at_once_is_answered() -> None:
