@@ -155,13 +155,11 @@ class ConnectionPool:
             # hangs up): a failed connect, backed off and counted like one. Taken as a
             # success, it was redialled at once, hundreds of times a second, and the
             # pushes waiting for it never reached their deadline.
-            self._failures += 1
-            self.last_failure = TransportFailure.CONNECTION_LOST
-            self.last_error = connection.broken or (
-                f"the connection to {self._authority} closed before any answer"
+            self._connect_failed(
+                TransportFailure.CONNECTION_LOST,
+                connection.broken
+                or f"the connection to {self._authority} closed before any answer",
             )
-            limit = self._max_connect_failures
-            self._expire_waiting(everything=limit is not None and self._failures >= limit)
         if self._urgent or self._waiting:
             self._dispatch()
 
@@ -246,13 +244,10 @@ class ConnectionPool:
                         self._connect_timeout,
                     )
                 except (OSError, TimeoutError, ssl.SSLError) as exc:
-                    self._failures += 1
-                    self.last_failure = connect_failure(exc)
-                    self.last_error = (
-                        f"cannot connect to {self._authority}: {exc or type(exc).__name__}"
+                    self._connect_failed(
+                        connect_failure(exc),
+                        f"cannot connect to {self._authority}: {exc or type(exc).__name__}",
                     )
-                    limit = self._max_connect_failures
-                    self._expire_waiting(everything=limit is not None and self._failures >= limit)
                     if not (self._urgent or self._waiting):
                         return
                     continue
@@ -264,6 +259,15 @@ class ConnectionPool:
             self._connecting = False
             if (self._urgent or self._waiting) and not self._closing:
                 self._dispatch()
+
+    def _connect_failed(self, failure: TransportFailure, error: str) -> None:
+        """One more failed connect in a row: the next waits longer, and the pushes
+        waiting fail at their deadline (all of them once there were too many)."""
+        self._failures += 1
+        self.last_failure = failure
+        self.last_error = error
+        limit = self._max_connect_failures
+        self._expire_waiting(everything=limit is not None and self._failures >= limit)
 
     def _expire_waiting(self, *, everything: bool = False) -> None:
         """Fail waiting pushes whose deadline passed while no connection could be made

@@ -23,7 +23,7 @@ So once the WAL holds more than :data:`WAL_LIMIT_FRAMES`, a second passive check
 runs on the writer's own connection between two transactions (the writer's lock held,
 calls still first): with no commit landing meanwhile it copies the few frames left, and
 the next transaction starts the WAL over from its first frame, so the file stops growing.
-Emptying the file instead (a truncating checkpoint) cost a 20 to 40 ms stall of every
+Emptying the file instead (a truncating checkpoint) cost a 17 to 50 ms stall of every
 commit each time (``bench/call_latency.py`` at 300 calls/s: p99 16-22 ms, 11 ms this
 way), and one run from the checkpointer's connection made the writer wait on SQLite's
 busy handler, which sleeps 1, 2, 5, 10, 15 ms… between tries.
@@ -79,12 +79,6 @@ def _checkpoint(conn: sqlite3.Connection) -> int:
     returns how many frames the WAL holds."""
     row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return 0 if row is None else int(row[1])  # (busy, frames in the WAL, copied)
-
-
-def _finish_checkpoint(conn: sqlite3.Connection) -> None:
-    """On the writer's connection, no transaction open: copy the frames left, so that
-    the next transaction starts the WAL over."""
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _reader_setup(conn: sqlite3.Connection) -> None:
@@ -218,8 +212,10 @@ class SqliteDatabase:
             try:
                 frames = await self._checkpointer.run(_checkpoint, self._checkpointer.connection)
                 if frames > self.wal_limit_frames:
+                    # The same copy on the writer's connection, between two transactions:
+                    # the frames left, so that the next transaction starts the WAL over.
                     async with self._lock.hold():
-                        await asyncio.shield(self._db.run(_finish_checkpoint, self._db.connection))
+                        await asyncio.shield(self._db.run(_checkpoint, self._db.connection))
             except sqlite3.Error as exc:  # busy or locked: the next round will do
                 log.debug("WAL checkpoint skipped: %s", exc)
 

@@ -31,8 +31,10 @@ _MEANING = {
 COMMON_ERRORS = (400, 401, 403, 404, 413, 422, 429)
 
 
+#: A pydantic schema's references, pointed at the OpenAPI document's components.
+SCHEMA_REF_TEMPLATE = "#/components/schemas/{model}"
 #: Where the OpenAPI document keeps :class:`ErrorOut` (see ``server/app.py``).
-ERROR_SCHEMA_REF = "#/components/schemas/ErrorOut"
+ERROR_SCHEMA_REF = SCHEMA_REF_TEMPLATE.format(model="ErrorOut")
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
@@ -44,7 +46,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
 
 def error_schemas() -> dict[str, object]:
     """:class:`ErrorOut` and what it refers to, as OpenAPI components."""
-    schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = ErrorOut.model_json_schema(ref_template=SCHEMA_REF_TEMPLATE)
     defs: dict[str, object] = schema.pop("$defs", {})
     return {**defs, "ErrorOut": schema}
 

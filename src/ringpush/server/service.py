@@ -186,8 +186,6 @@ def _tls_files(settings: ServeSettings) -> tuple[Path, Path] | None:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
             settings.tls_cert, settings.tls_key
         )
-    except StateFileError:
-        raise
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise StateFileError(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from operator import attrgetter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -17,7 +18,7 @@ from ringpush.delivery.outcomes import first_outcomes
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.server.auth import Role, forbidden
 from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
-from ringpush.server.lean_route import documented, json_response, parse_body
+from ringpush.server.lean_route import admit, documented, json_response
 from ringpush.server.principals import (
     AsServiceOrUser,
     Caller,
@@ -25,8 +26,6 @@ from ringpush.server.principals import (
     State,
     User,
     server_state,
-    service_of,
-    state_of,
 )
 from ringpush.server.schemas import ID_PATTERN, CallEndIn, CallIn, CallOut, DeviceActionIn
 from ringpush.server.state import ServerState
@@ -90,10 +89,8 @@ async def start_call(request: Request) -> Response:
 
     Needs the calling service's API key. A lean route (:mod:`ringpush.server.lean_route`):
     the credential is checked before the body is read."""
-    me = await service_of(request)
-    state = state_of(request)
-    state.limits.calls.charge(me.app_id, "calls for this app")
-    body = await parse_body(request, CallIn)
+    admitted = await admit(request, CallIn, attrgetter("calls"), "calls for this app")
+    me, state, body = admitted.me, admitted.state, admitted.body
     assert state.calls is not None and state.engine is not None  # mounted with both
     try:
         started = await state.calls.start(

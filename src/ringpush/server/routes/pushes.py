@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,8 +11,8 @@ from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.outcomes import first_outcomes
 from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
-from ringpush.server.lean_route import documented, json_response, parse_body
-from ringpush.server.principals import AsOperatorOrService, Service, State, service_of, state_of
+from ringpush.server.lean_route import admit, documented, json_response
+from ringpush.server.principals import AsOperatorOrService, Service, State
 from ringpush.server.routes.apps import existing_app
 from ringpush.server.routes.calls import FIRST_ANSWER_WAIT_SECONDS
 from ringpush.server.schemas import APNS_ID_PATTERN, ID_PATTERN, DeliveryOut, PushIn, PushOut
@@ -28,10 +29,8 @@ async def push_to_user(request: Request) -> Response:
 
     Needs the calling service's API key. A lean route (:mod:`ringpush.server.lean_route`):
     the credential is checked before the body is read."""
-    me = await service_of(request)
-    state = state_of(request)
-    state.limits.pushes.charge(me.app_id, "push requests for this app")
-    body = await parse_body(request, PushIn)
+    admitted = await admit(request, PushIn, attrgetter("pushes"), "push requests for this app")
+    me, state, body = admitted.me, admitted.state, admitted.body
     if body.push_type is PushType.VOIP:
         raise ApiError(
             422, "voip_needs_a_call", "push_type: VoIP pushes start calls: use POST /v1/calls"
