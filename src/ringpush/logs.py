@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -54,3 +55,26 @@ def configure_logging(level: LogLevel, form: LogFormat) -> None:
         logging.getLogger(noisy).setLevel(
             logging.DEBUG if level is LogLevel.DEBUG else logging.WARNING
         )
+
+
+class Throttled:
+    """At most one line per key in ``seconds``, saying how many were held back: a
+    database that is full fails every request and every claim, and one line a while
+    says so better than thousands."""
+
+    def __init__(self, logger: logging.Logger, seconds: float) -> None:
+        self._log = logger
+        self._seconds = seconds
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def log(self, level: int, key: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        logged_at, held = self._last.get(key, (now - self._seconds, 0))
+        if now - logged_at < self._seconds:
+            self._last[key] = (logged_at, held + 1)
+            return
+        self._last[key] = (now, 0)
+        if held:
+            message += " (%d more like it since the last line)"
+            args = (*args, held)
+        self._log.log(level, message, *args)

@@ -33,6 +33,7 @@ from typing import Any
 from ringpush.apns.errors import ApnsError, InvalidNotification
 from ringpush.apns.notification import Notification
 from ringpush.apns.result import ApnsResult
+from ringpush.backoff import retry_delay
 from ringpush.delivery.answers import PushAnswers
 from ringpush.delivery.circuit import CircuitBreaker, CircuitState
 from ringpush.delivery.clients import ApnsClients, NoCredentials
@@ -46,12 +47,20 @@ from ringpush.delivery.lane import (
 )
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.recorder import OutcomeRecorder
+from ringpush.logs import Throttled
 from ringpush.registry.app_cache import AppCache
 from ringpush.registry.models import App
 from ringpush.registry.outbox_models import OutboxPush, Urgency
-from ringpush.registry.store import Registry
+from ringpush.registry.store import DatabaseUnavailable, Registry
 
 log = logging.getLogger("ringpush.delivery")
+
+#: The first wait before claiming again when the database cannot take the claim, and the
+#: longest (the wait doubles, with jitter, while the trouble lasts).
+DATABASE_RETRY_SECONDS = 0.2
+DATABASE_MAX_SECONDS = 5.0
+#: At most one log line per kind of database failure in this many seconds.
+DATABASE_LOG_SECONDS = 10.0
 
 LEASE = timedelta(seconds=60)
 #: How long a stopping engine waits for the answers to pushes it is sending.
@@ -139,6 +148,7 @@ class DeliveryEngine:
         self._lanes_full = False
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._troubles = Throttled(log, DATABASE_LOG_SECONDS)
         self._closed = False
 
     # -- life cycle -------------------------------------------------------------------
@@ -228,13 +238,25 @@ class DeliveryEngine:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         depth_at = 0.0
+        failures = 0
         while not self._stopping:
             self._wake.clear()
             try:
                 more = await self._claim_round()
+            except DatabaseUnavailable as exc:
+                # Full, read-only, locked, gone: every claim would fail the same way
+                # until it is mended, so wait (longer each time), then try again.
+                failures += 1
+                delay = retry_delay(failures, base=DATABASE_RETRY_SECONDS, cap=DATABASE_MAX_SECONDS)
+                self._troubles.log(
+                    logging.WARNING, "claim", "cannot claim due pushes (%s); trying again", exc
+                )
+                await asyncio.sleep(delay)
+                continue
             except Exception:
                 log.exception("claiming due pushes failed; retrying")
                 more = False
+            failures = 0
             if loop.time() >= depth_at:
                 depth_at = loop.time() + DEPTH_SECONDS
                 await self._refresh_depth()
@@ -372,6 +394,14 @@ class DeliveryEngine:
                 return
             lane.offer(push, request)
             self.metrics.lane_in_flight.labels(*_labels(lane.key)).set(lane.in_flight)
+        except DatabaseUnavailable as exc:
+            self._troubles.log(
+                logging.WARNING,
+                "dispatch",
+                "could not dispatch a push (%s); it is retried after its lease",
+                exc,
+            )
+            self._release_hold(push.push_id)
         except Exception:
             log.exception("could not dispatch push %s; it is retried after its lease", push.push_id)
             self._release_hold(push.push_id)
@@ -405,6 +435,13 @@ class DeliveryEngine:
     async def _record(self, push: OutboxPush, result: ApnsResult) -> None:
         try:
             after = await self._recorder.record(push, result)
+        except DatabaseUnavailable as exc:
+            self._troubles.log(
+                logging.WARNING,
+                "record",
+                "could not record an answer (%s); its push is sent again after its lease",
+                exc,
+            )
         except Exception:
             log.exception(
                 "could not record the answer to push %s; it is sent again after its lease",

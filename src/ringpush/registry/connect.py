@@ -72,7 +72,13 @@ async def open_database(url: str) -> Database:
 
         private_dir(path.parent)
         return await SqliteDatabase.open(path)
-    except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (
+        OSError,
+        sqlite3.Error,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        DatabaseUnavailable,
+    ) as exc:
         if isinstance(exc, TimeoutError):
             why = "no answer (timed out)"
         else:

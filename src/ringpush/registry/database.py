@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from ringpush.registry.database_errors import WriteHealth
 
 T = TypeVar("T")
 
@@ -72,3 +75,7 @@ class Database(Executor, Notifications, Protocol):
         is committed."""
 
     async def close(self) -> None: ...
+
+    @property
+    def write_health(self) -> WriteHealth:
+        """Whether the last write was committed, or since when writes fail and why."""

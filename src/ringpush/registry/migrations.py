@@ -321,6 +321,9 @@ async def migrate(database: Database, *, upto: int | None = None) -> int:
     migration), all in one transaction; returns the version it is at afterwards."""
     async with database.transaction() as db:
         if database.dialect is Dialect.POSTGRESQL:
+            # Another instance may be migrating a large database: wait for it, however
+            # long (the pool's lock timeout is for requests, not for this).
+            await db.execute("SET LOCAL lock_timeout = 0")
             await db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
         await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
         row = await db.fetchone("SELECT MAX(version) FROM schema_version")

@@ -18,6 +18,8 @@ from typing import Any, TypeVar, cast
 import asyncpg
 
 from ringpush.registry.database import Args, Dialect, Executor, Row
+from ringpush.registry.database_errors import WriteHealth, trouble_of, unavailable
+from ringpush.registry.store import Trouble
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -25,6 +27,12 @@ T = TypeVar("T")
 #: Seconds to wait for PostgreSQL to accept a connection before giving up (asyncpg's own
 #: default is a minute, long for a start-up that is failing).
 CONNECT_TIMEOUT_SECONDS = 10.0
+#: How long a statement waits for a lock another session holds before it fails (as
+#: DatabaseUnavailable: the caller hears 503 and may retry). PostgreSQL's default is to
+#: wait for ever, and a call would hang with it; SQLite's busy timeout is the same 5 s.
+LOCK_TIMEOUT = "5s"
+#: How long a request waits for a pooled connection before it is refused (503).
+ACQUIRE_TIMEOUT_SECONDS = 5.0
 
 
 @functools.lru_cache(maxsize=512)
@@ -64,12 +72,13 @@ class _Connection:
 class PostgresDatabase:
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
-        self._plain = _Connection(pool)
         self._url = url
         self._listener: asyncpg.Connection | None = None
         self._channels: dict[str, list[Callable[[str], None]]] = {}
         self._closing = False
         self._reconnect: asyncio.Task[None] | None = None
+        #: Whether the last write was committed (for ``/readyz``).
+        self.write_health = WriteHealth()
 
     @property
     def dialect(self) -> Dialect:
@@ -78,7 +87,11 @@ class PostgresDatabase:
     @classmethod
     async def connect(cls, url: str, *, max_size: int = 10) -> PostgresDatabase:
         pool = await asyncpg.create_pool(
-            url, min_size=1, max_size=max_size, timeout=CONNECT_TIMEOUT_SECONDS
+            url,
+            min_size=1,
+            max_size=max_size,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            server_settings={"lock_timeout": LOCK_TIMEOUT},
         )
         return cls(pool, url)
 
@@ -92,9 +105,47 @@ class PostgresDatabase:
         await self._pool.close()
 
     @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection, or :class:`DatabaseUnavailable` when none is free soon:
+        with every connection waiting on a lock, a request would otherwise queue for one
+        until its caller gave up, and then be carried out anyway (a call ringing late)."""
+        try:
+            conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise unavailable(
+                Trouble.BUSY, f"no connection free within {ACQUIRE_TIMEOUT_SECONDS:g} s"
+            ) from None
+        try:
+            yield conn
+        finally:
+            await self._pool.release(conn)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _Connection(conn)
+        """A server that cannot take the transaction now (disk full, a standby, gone,
+        lock timeout, no connection free) raises :class:`DatabaseUnavailable`."""
+        try:
+            async with self._connection() as conn, conn.transaction():
+                yield _Connection(conn)
+        except Exception as exc:
+            trouble = trouble_of(exc)
+            if trouble is None:
+                raise
+            self.write_health.failed(trouble)
+            raise trouble from exc
+        self.write_health.succeeded()
+
+    async def _lone(self, statement: Callable[[_Connection], Awaitable[T]]) -> T:
+        """One statement outside a transaction (it commits on its own), its trouble told
+        apart like a transaction's."""
+        try:
+            async with self._connection() as conn:
+                return await statement(_Connection(conn))
+        except Exception as exc:
+            trouble = trouble_of(exc)
+            if trouble is None:
+                raise
+            raise trouble from exc
 
     async def grouped(self, work: Callable[[Executor], Awaitable[T]], *, urgent: bool = False) -> T:
         """A transaction of its own: connections are pooled, and PostgreSQL groups
@@ -103,20 +154,20 @@ class PostgresDatabase:
             return await work(db)
 
     async def execute(self, sql: str, args: Args = ()) -> int:
-        return await self._plain.execute(sql, args)
+        return await self._lone(lambda conn: conn.execute(sql, args))
 
     async def executemany(self, sql: str, rows: Sequence[Args]) -> None:
-        await self._plain.executemany(sql, rows)
+        await self._lone(lambda conn: conn.executemany(sql, rows))
 
     async def fetchone(self, sql: str, args: Args = ()) -> Row | None:
-        return await self._plain.fetchone(sql, args)
+        return await self._lone(lambda conn: conn.fetchone(sql, args))
 
     async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
-        return await self._plain.fetchall(sql, args)
+        return await self._lone(lambda conn: conn.fetchall(sql, args))
 
     async def notify(self, channel: str, payload: str) -> None:
         """Send ``payload`` to every instance listening on ``channel`` (this one too)."""
-        await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
+        await self.execute("SELECT pg_notify(?, ?)", (channel, payload))
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         """Call ``callback(payload)`` for each notification on ``channel``, on a

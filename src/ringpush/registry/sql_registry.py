@@ -17,6 +17,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.registry.app_cache import APPS_CHANNEL
 from ringpush.registry.call_listeners import SqlCallListeners
 from ringpush.registry.database import Database, Dialect, Executor, Notifications
+from ringpush.registry.database_errors import WriteHealth
 from ringpush.registry.migrations import migrate, schema_version
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.provider_tokens import SqlProviderTokens
@@ -120,6 +121,10 @@ class SqlRegistry:
 
     async def close(self) -> None:
         await self._db.close()
+
+    @property
+    def write_health(self) -> WriteHealth:
+        return self._db.write_health
 
     async def ping(self) -> None:
         await self._db.fetchone("SELECT 1")

@@ -45,8 +45,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ringpush.registry.database import Args, Dialect, Executor, Row
+from ringpush.registry.database_errors import WriteHealth, trouble_of, unavailable
 from ringpush.registry.priority_lock import PriorityLock
 from ringpush.registry.sqlite_thread import OnThread, SqliteThread, run_to_end
+from ringpush.registry.store import DatabaseUnavailable, Trouble
 
 log = logging.getLogger("ringpush.registry")
 
@@ -177,6 +179,8 @@ class SqliteDatabase:
         self._group: list[_Work] = []
         self._urgent_group: list[_Work] = []
         self._grouping: asyncio.Task[None] | None = None
+        #: Whether the last write was committed (for ``/readyz``).
+        self.write_health = WriteHealth()
 
     @property
     def dialect(self) -> Dialect:
@@ -186,6 +190,9 @@ class SqliteDatabase:
     async def open(cls, path: str | Path) -> SqliteDatabase:
         """Open (creating it 0600: SQLite gives the WAL and shared-memory files the
         database file's mode, and the file holds sealed tokens and keys)."""
+        if os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY:
+            # SQLite would say only "unable to open database file" (WAL needs its files).
+            raise unavailable(Trouble.READ_ONLY, "its file system is mounted read-only")
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         opened: list[SqliteThread] = []
@@ -216,7 +223,7 @@ class SqliteDatabase:
                     # the frames left, so that the next transaction starts the WAL over.
                     async with self._lock.hold():
                         await asyncio.shield(self._db.run(_checkpoint, self._db.connection))
-            except sqlite3.Error as exc:  # busy or locked: the next round will do
+            except (sqlite3.Error, DatabaseUnavailable) as exc:  # the next round will do
                 log.debug("WAL checkpoint skipped: %s", exc)
 
     @asynccontextmanager
@@ -226,13 +233,15 @@ class SqliteDatabase:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 yield self._plain
-            except BaseException:
+            except BaseException as exc:
                 # Also on cancellation, even of the BEGIN itself: the statement still
                 # runs on the connection's thread, and the ROLLBACK queued behind it must
                 # undo it, or the next transaction would find one open.
                 await asyncio.shield(self._rollback())
+                if isinstance(exc, DatabaseUnavailable):
+                    self.write_health.failed(exc)
                 raise
-            await asyncio.shield(self._db.execute("COMMIT"))
+            await self._written(asyncio.shield(self._db.execute("COMMIT")))
 
     async def grouped(self, work: Callable[[Executor], Awaitable[T]], *, urgent: bool = False) -> T:
         """Run ``work`` in the next group commit. On SQLite it runs on the connection's
@@ -254,8 +263,8 @@ class SqliteDatabase:
                 works = [work for work, _ in group]
                 try:
                     async with self._lock.hold(urgent=urgent):
-                        outcomes = await asyncio.shield(
-                            self._db.run(_commit_group, self._db.connection, works)
+                        outcomes = await self._written(
+                            asyncio.shield(self._db.run(_commit_group, self._db.connection, works))
                         )
                 except Exception as exc:  # the commit failed: none of it happened
                     outcomes = [(exc, None)] * len(group)
@@ -263,23 +272,37 @@ class SqliteDatabase:
                     if future.done():
                         continue
                     if error is not None:
-                        future.set_exception(error)
+                        # A piece's own statement can meet a full disk, too.
+                        future.set_exception(trouble_of(error) or error)
                     else:
                         future.set_result(result)
         finally:
             self._grouping = None
 
+    async def _written(self, commit: Awaitable[T]) -> T:
+        """``commit``, the end of a write, noted in :attr:`write_health`."""
+        try:
+            result = await commit
+        except DatabaseUnavailable as exc:
+            self.write_health.failed(exc)
+            raise
+        self.write_health.succeeded()
+        return result
+
     async def _rollback(self) -> None:
-        with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+        # No transaction was open (SQLite may have rolled it back itself on a full disk).
+        with contextlib.suppress(sqlite3.Error, DatabaseUnavailable):
             await self._db.execute("ROLLBACK")
 
     async def execute(self, sql: str, args: Args = ()) -> int:
         async with self._lock.hold():  # one statement commits on its own (autocommit)
-            return await self._plain.execute(sql, args)
+            return await self._written(self._plain.execute(sql, args))
 
     async def executemany(self, sql: str, rows: Sequence[Args]) -> None:
         async with self._lock.hold():  # one transaction, one trip
-            await asyncio.shield(self._db.run(_execute_many, self._db.connection, sql, rows))
+            await self._written(
+                asyncio.shield(self._db.run(_execute_many, self._db.connection, sql, rows))
+            )
 
     async def fetchone(self, sql: str, args: Args = ()) -> Row | None:
         rows = await self.fetchall(sql, args)
@@ -289,7 +312,7 @@ class SqliteDatabase:
         if sql.lstrip()[:6].upper() == "SELECT":  # committed data only, never waits
             return await self._reader.fetchall(sql, args)
         async with self._lock.hold():  # UPDATE … RETURNING: a write
-            return await self._plain.fetchall(sql, args)
+            return await self._written(self._plain.fetchall(sql, args))
 
     async def notify(self, channel: str, payload: str) -> None:
         """SQLite serves one node: the listeners are this process's. Delivered on a later

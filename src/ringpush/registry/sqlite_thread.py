@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from ringpush.registry.database import Args, Row
+from ringpush.registry.database_errors import trouble_of
 
 T = TypeVar("T")
 
@@ -58,8 +59,16 @@ class SqliteThread:
         return self._conn
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on the connection's thread: one trip."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        """``fn(*args)`` on the connection's thread: one trip. A database that cannot
+        take the statement now (locked, full, read-only, failing disk) raises
+        :class:`DatabaseUnavailable`."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        except sqlite3.Error as exc:
+            trouble = trouble_of(exc)
+            if trouble is None:
+                raise
+            raise trouble from exc
 
     async def execute(self, sql: str, args: Args = ()) -> int:
         return await self.run(self._execute, sql, args)

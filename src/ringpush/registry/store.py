@@ -6,9 +6,10 @@ They depend on these protocols only, never on a class; :class:`SqlRegistry
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ringpush.apns.credentials import TokenCredentials
 from ringpush.apns.environment import Environment
@@ -19,6 +20,9 @@ from ringpush.registry.database import Notifications
 from ringpush.registry.models import App, Device, Registration
 from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 from ringpush.registry.retention import Swept
+
+if TYPE_CHECKING:
+    from ringpush.registry.database_errors import WriteHealth
 
 
 class RegistryError(Exception):
@@ -50,8 +54,24 @@ class TooManyDevices(Exception):
         self.limit = limit
 
 
+class Trouble(enum.StrEnum):
+    """Why the database cannot take a statement now (see ``registry/database_errors.py``)."""
+
+    LOCKED = "locked"
+    BUSY = "busy"
+    FULL = "full"
+    READ_ONLY = "read_only"
+    IO_ERROR = "io_error"
+    UNREACHABLE = "unreachable"
+
+
 class DatabaseUnavailable(RegistryError):
-    """The database cannot be reached or opened."""
+    """The database cannot be reached or opened, or cannot take a statement now: the
+    caller may try again later; nothing of the failed statement happened."""
+
+    def __init__(self, message: str, trouble: Trouble = Trouble.UNREACHABLE) -> None:
+        super().__init__(message)
+        self.trouble = trouble
 
 
 class MasterKeyMismatch(RegistryError):
@@ -218,6 +238,10 @@ class Registry(Protocol):
 
     @property
     def calls(self) -> CallStore: ...
+
+    @property
+    def write_health(self) -> WriteHealth:
+        """Whether the database took the last write (``/readyz`` shows it)."""
 
     async def close(self) -> None: ...
 

@@ -15,6 +15,7 @@ from ringpush.sdk.environment import ApsEnvironment, BuildConfiguration, resolve
 from ringpush.sdk.errors import (
     ApiError,
     CallNotRinging,
+    DatabaseUnavailable,
     DeviceTokenUnavailable,
     Forbidden,
     InvalidRequest,
@@ -43,6 +44,7 @@ __all__ = [
     "CallOutcome",
     "CallSession",
     "Client",
+    "DatabaseUnavailable",
     "DeviceTokenUnavailable",
     "Forbidden",
     "IncomingCall",

@@ -130,6 +130,14 @@ class RateLimited(ApiError):
     code = "rate_limited"
 
 
+class DatabaseUnavailable(ApiError):
+    """The server's database could not take the request (locked, full, read-only,
+    unreachable): nothing was stored. The client waits ``Retry-After`` and asks again;
+    once its retries are spent it raises :class:`ServerUnavailable`."""
+
+    code = "database_unavailable"
+
+
 class DeviceTokenUnavailable(ApiError):
     """Another user's install registered this token; it moves here only from that
     install (its ``install_secret``) or after APNs has reported it invalid."""

@@ -5,6 +5,7 @@ Validation errors name the field; nothing a client sends may produce a 500.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
@@ -14,8 +15,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringpush.delivery.calls import CalleeHasNoDevices, CallExists
 from ringpush.delivery.pushes import NoDevicesForPushType
-from ringpush.registry.store import TokenHeldElsewhere, TooManyDevices
+from ringpush.logs import Throttled
+from ringpush.registry.store import DatabaseUnavailable, TokenHeldElsewhere, TooManyDevices
 from ringpush.server.schemas import ErrorOut
+
+log = logging.getLogger("ringpush.server")
 
 _MEANING = {
     400: "Malformed request: the body is not JSON, or its length is ambiguous",
@@ -26,9 +30,15 @@ _MEANING = {
     413: "Body over the server's limit, or a payload over APNs's",
     422: "A field is missing or invalid (the message names it)",
     429: "Rate limited: try again after Retry-After seconds",
+    503: "The database cannot take the request now (locked, full, read-only, unreachable):"
+    " nothing was stored; try again after Retry-After seconds",
 }
 #: The statuses every route of the API may answer besides its own.
-COMMON_ERRORS = (400, 401, 403, 404, 413, 422, 429)
+COMMON_ERRORS = (400, 401, 403, 404, 413, 422, 429, 503)
+#: Seconds a caller is told to wait when the database cannot take its request.
+DATABASE_RETRY_AFTER_SECONDS = 1
+#: At most one log line per kind of database trouble in this many seconds.
+DATABASE_LOG_SECONDS = 10.0
 
 
 #: A pydantic schema's references, pointed at the OpenAPI document's components.
@@ -114,6 +124,17 @@ def install_error_handlers(
         TokenHeldElsewhere,
     ):
         app.add_exception_handler(kind, delivery_error)
+
+    troubles = Throttled(log, DATABASE_LOG_SECONDS)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_unavailable(_: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        troubles.log(logging.ERROR, exc.trouble, "request refused with 503: %s", exc)
+        return JSONResponse(
+            error_body("database_unavailable", f"{exc}; nothing was stored, try again"),
+            503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -39,6 +39,17 @@ async def readyz(state: State) -> JSONResponse:
         checks["call_events"] = "ok" if state.calls.events.listening else "not listening"
     ready = all(value == "ok" for value in checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
+    writes = state.registry.write_health
+    if writes.trouble is not None:
+        # Shown, not a reason to be unready: every instance shares the database, and
+        # a load balancer taking them all out would answer callers with its own errors
+        # instead of ringpush's 503 with Retry-After.
+        body["database_writes"] = {
+            "state": "failing",
+            "trouble": writes.trouble.value,
+            "since": writes.since,
+            "failures": writes.failures,
+        }
     if state.engine is not None:
         body["lanes"] = {
             f"{lane.app_id}/{lane.environment.value}": {
