@@ -55,10 +55,13 @@ def test_serve_speaks_https_with_its_certificate(
         assert match, first
         url = f"https://127.0.0.1:{match.group(1)}"
         trust = ssl.create_default_context(cadata=ca_pem.decode())
-        with httpx.Client(base_url=url, verify=trust) as http:
-            assert http.get("/healthz").json() == {"status": "ok"}
-            apps = http.get("/v1/apps", headers={"Authorization": f"Bearer {ADMIN}"})
-            assert apps.status_code == 200
+        for http2, version in ((True, "HTTP/2"), (False, "HTTP/1.1")):  # ALPN picks
+            with httpx.Client(base_url=url, verify=trust, http2=http2) as http:
+                health = http.get("/healthz")
+                assert health.json() == {"status": "ok"}
+                assert health.http_version == version
+                apps = http.get("/v1/apps", headers={"Authorization": f"Bearer {ADMIN}"})
+                assert apps.status_code == 200
         # Not without TLS, and not to a client that does not trust the certificate.
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{match.group(1)}/healthz", timeout=5)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import ssl
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -19,6 +22,7 @@ from ringpush.delivery.engine import DeliveryEngine, utc_now
 from ringpush.delivery.pushes import PushService
 from ringpush.registry import SecretBox, SqlRegistry, open_registry
 from ringpush.sandbox import Sandbox
+from ringpush.sandbox.certificates import CertificateAuthority
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator
 from ringpush.server.embedded import EmbeddedHttpServer
@@ -34,6 +38,8 @@ class Stack:
     sandbox: Sandbox
     service: dict[str, str]
     registry: SqlRegistry
+    #: Over HTTPS: a client context trusting the server's certificate.
+    trust: ssl.SSLContext | None = None
 
     async def user(self, user_id: str) -> dict[str, str]:
         minted = await self.http.post(
@@ -76,11 +82,27 @@ class Stack:
         return token
 
 
+def _certificate() -> tuple[tuple[Path, Path], ssl.SSLContext]:
+    """A server certificate for 127.0.0.1 (files in a new temp dir), and a client context
+    trusting its CA."""
+    ca = CertificateAuthority("stack CA")
+    issued = ca.issue_server_certificate()
+    folder = Path(tempfile.mkdtemp(prefix="ringpush-stack-"))
+    (folder / "server.pem").write_bytes(issued.certificate_pem)
+    key = folder / "server.key"
+    key.write_bytes(issued.key_pem)
+    key.chmod(0o600)
+    return (folder / "server.pem", key), ssl.create_default_context(
+        cadata=ca.certificate_pem.decode()
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_stack(
-    database_url: str, rates: RateLimitSettings = DEFAULT_RATES
+    database_url: str, rates: RateLimitSettings = DEFAULT_RATES, *, https: bool = False
 ) -> AsyncIterator[Stack]:
-    """The stack on ``database_url``, with the rate limits ``rates``."""
+    """The stack on ``database_url``, with the rate limits ``rates``; ``https``: served
+    with a certificate of its own CA (HTTP/2 and HTTP/1.1), the client speaking HTTP/2."""
     key = generate_signing_key()
     sandbox = Sandbox()
     sandbox.register_key(key.key_id, key.team_id, key.pem)
@@ -96,13 +118,18 @@ async def running_stack(
         registry, ADMIN["Authorization"][7:], secrets.token_bytes(32), engine.apps
     )
     engine.apps.subscribe(authenticator.forget_app)  # as serve wires it
+    tls, trust = _certificate() if https else (None, None)
     server = EmbeddedHttpServer(
         create_app(
             ServerState(registry, authenticator, calls, pushes, engine, limits=RateLimits(rates))
-        )
+        ),
+        tls=tls,
     )
     port = await server.start()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+    scheme = "https" if https else "http"
+    async with httpx.AsyncClient(
+        base_url=f"{scheme}://127.0.0.1:{port}", verify=trust or True, http2=https
+    ) as http:
         created = await http.put(
             "/v1/apps/demo",
             headers=ADMIN,
@@ -120,7 +147,7 @@ async def running_stack(
         minted = await http.post("/v1/apps/demo/service-keys", headers=ADMIN, json={})
         service = {"Authorization": f"Bearer {minted.json()['key']}"}
         try:
-            yield Stack(http, sandbox, service, registry)
+            yield Stack(http, sandbox, service, registry, trust)
         finally:
             await server.stop()
             await engine.stop()

@@ -1,16 +1,22 @@
 """Connections that hog the server: a client dripping a request head byte by byte is cut
 off, one user cannot hold more call event streams than allowed, and ordinary keep-alive
-connections are left alone."""
+connections are left alone; over plain HTTP (uvicorn) and over HTTPS (hypercorn), each
+with its own way of enforcing the same deadlines."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import pytest
 
+from ringpush.sandbox.certificates import CertificateAuthority
 from ringpush.server.embedded import EmbeddedHttpServer
 from tests.server.stack import running_stack
 
@@ -34,73 +40,113 @@ async def _reads_body(scope: dict[str, object], receive: object, send: object) -
     await _ok(scope, receive, send)
 
 
+@dataclass
+class Served:
+    port: int
+    #: The client's TLS context (trusting the server's CA), or None for plain HTTP.
+    tls: ssl.SSLContext | None
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A raw HTTP/1.1 connection (over TLS when the server speaks it)."""
+        return await asyncio.open_connection("127.0.0.1", self.port, ssl=self.tls)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, verify=self.tls or True)
+
+
+@pytest.fixture(params=["http", "https"])
+def scheme(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @contextlib.asynccontextmanager
 async def serving(
-    head_seconds: float = 10, body_seconds: float = 30, app: object = _ok
-) -> AsyncIterator[int]:
-    server = EmbeddedHttpServer(app, head_seconds=head_seconds, body_seconds=body_seconds)
+    scheme: str,
+    tmp_path: Path,
+    head_seconds: float = 10,
+    body_seconds: float = 30,
+    app: object = _ok,
+) -> AsyncIterator[Served]:
+    tls: tuple[Path, Path] | None = None
+    trust: ssl.SSLContext | None = None
+    if scheme == "https":
+        ca = CertificateAuthority("slow-clients CA")
+        issued = ca.issue_server_certificate()
+        (tmp_path / "server.pem").write_bytes(issued.certificate_pem)
+        (tmp_path / "server.key").write_bytes(issued.key_pem)
+        tls = (tmp_path / "server.pem", tmp_path / "server.key")
+        trust = ssl.create_default_context(cadata=ca.certificate_pem.decode())
+        trust.set_alpn_protocols(["http/1.1"])  # the raw connections speak HTTP/1.1
+    server = EmbeddedHttpServer(app, head_seconds=head_seconds, body_seconds=body_seconds, tls=tls)
     port = await server.start()
     try:
-        yield port
+        yield Served(port, trust)
     finally:
         await server.stop()
 
 
-async def dripped_until_closed(port: int, start: bytes, drip: bytes) -> bool:
+async def dripped_until_closed(served: Served, start: bytes, drip: bytes) -> bool:
     """Send ``start``, then ``drip`` now and then, never finishing the request: whether
     the server closed the connection within 10 s (bounded, not a timing test)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await served.connect()
     writer.write(start)
     started = time.monotonic()
     closed = False
     while time.monotonic() - started < 10 and not closed:
-        writer.write(drip)
-        await writer.drain()
         try:
+            writer.write(drip)
+            await writer.drain()
             closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
         except TimeoutError:
             pass
-        except ConnectionError:
+        except (ConnectionError, ssl.SSLError):
             closed = True
     writer.close()
     return closed
 
 
-async def test_a_client_dripping_its_request_head_is_cut_off() -> None:
-    async with serving(head_seconds=0.5) as port:
+async def test_a_client_dripping_its_request_head_is_cut_off(scheme: str, tmp_path: Path) -> None:
+    async with serving(scheme, tmp_path, head_seconds=0.5) as served:
         # One byte of a header now and then, never the end of the head.
-        closed = await dripped_until_closed(port, b"GET / HTTP/1.1\r\nHost: x\r\n", b"X")
+        closed = await dripped_until_closed(served, b"GET / HTTP/1.1\r\nHost: x\r\n", b"X")
     assert closed, "the server kept a connection whose request head never ended"
 
 
-async def test_a_client_dripping_its_request_body_is_cut_off() -> None:
-    async with serving(body_seconds=0.5, app=_reads_body) as port:
+async def test_a_client_dripping_its_request_body_is_cut_off(scheme: str, tmp_path: Path) -> None:
+    async with serving(scheme, tmp_path, body_seconds=0.5, app=_reads_body) as served:
         head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
-        closed = await dripped_until_closed(port, head, b"x")
+        closed = await dripped_until_closed(served, head, b"x")
     assert closed, "the server kept a connection whose request body never ended"
 
 
-async def test_a_body_sent_at_once_is_answered() -> None:
+async def test_a_body_sent_at_once_is_answered(scheme: str, tmp_path: Path) -> None:
     async with (
-        serving(body_seconds=0.5, app=_reads_body) as port,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+        serving(scheme, tmp_path, body_seconds=0.5, app=_reads_body) as served,
+        served.client() as http,
     ):
         for _ in range(3):  # and the deadline does not outlive the request
             assert (await http.post("/", content=b"x" * 1000)).status_code == 200
             await asyncio.sleep(0.6)
 
 
-async def test_a_silent_new_connection_is_closed() -> None:
-    async with serving(head_seconds=0.5) as port:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def test_a_silent_new_connection_is_closed(scheme: str, tmp_path: Path) -> None:
+    async with serving(scheme, tmp_path, head_seconds=0.5) as served:
+        # Over HTTPS: not even a TLS handshake (the port is all it opened).
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
         assert await asyncio.wait_for(reader.read(1), 10) == b""
         writer.close()
 
 
-async def test_an_idle_keep_alive_connection_serves_its_next_request() -> None:
+async def test_an_idle_keep_alive_connection_serves_its_next_request(tmp_path: Path) -> None:
+    """Plain HTTP only: on HTTPS one timer is both the head deadline and the keep-alive
+    (``server/embedded.py``)."""
     async with (
-        serving(head_seconds=0.3) as port,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+        serving("http", tmp_path, head_seconds=0.3) as served,
+        served.client() as http,
     ):
         first = await http.get("/")
         await asyncio.sleep(1.0)  # idle past the head deadline: keep-alive's business

@@ -42,14 +42,14 @@ class BodyLimit:
             elif name == b"transfer-encoding":
                 chunked = True
         if length is not None and chunked:
-            await _error(send, 400, "ambiguous_length", "Content-Length with Transfer-Encoding")
+            await send_error(send, 400, "ambiguous_length", "Content-Length with Transfer-Encoding")
             return
         if length is not None:
             if not length.isdigit():
-                await _error(send, 400, "bad_content_length", "Content-Length is not a number")
+                await send_error(send, 400, "bad_content_length", "Content-Length is not a number")
                 return
             if int(length) > self.max_bytes:
-                await _error(send, 413, "body_too_large", self._too_large())
+                await send_error(send, 413, "body_too_large", self._too_large())
                 return
         started = False
         seen = 0
@@ -74,13 +74,13 @@ class BodyLimit:
         except _TooLarge:
             if started:
                 raise
-            await _error(send, 413, "body_too_large", self._too_large())
+            await send_error(send, 413, "body_too_large", self._too_large())
 
     def _too_large(self) -> str:
         return f"request body over {self.max_bytes} bytes"
 
 
-async def _error(send: Send, status: int, code: str, message: str) -> None:
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send(
         {

@@ -1,4 +1,14 @@
-"""Serve an ASGI app with uvicorn inside the caller's event loop (tests, `ringpush demo`)."""
+"""Serve an ASGI app inside the caller's event loop (``ringpush serve``, tests, ``ringpush
+demo``): plain HTTP/1.1 on uvicorn, HTTPS on hypercorn.
+
+Plain HTTP is the hot path (a loopback address, or behind a TLS-terminating proxy):
+uvicorn with httptools on uvloop, measured in ``bench/call_latency.py``. HTTPS, when the
+server holds a certificate, must speak HTTP/2 as well as HTTP/1.1 (ALPN picks), which
+uvicorn does not: hypercorn's protocols serve both there (:mod:`ringpush.server.https`),
+on the same app. Each gets the slow-client rules of :mod:`ringpush.server.slow_clients`
+in its own way: on HTTPS one idle timer is both the head deadline and the keep-alive, the
+shorter of the two.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +21,13 @@ from typing import Any
 
 import uvicorn
 
-from ringpush.server.slow_clients import BODY_SECONDS, HEAD_SECONDS, protocol_with_deadline
+from ringpush.server.https import HttpsServer
+from ringpush.server.slow_clients import (
+    BODY_SECONDS,
+    HEAD_SECONDS,
+    BodyDeadline,
+    protocol_with_deadline,
+)
 
 
 class _QuietServer(uvicorn.Server):
@@ -43,12 +59,13 @@ class EmbeddedHttpServer:
         tls: tuple[Path, Path] | None = None,
     ) -> None:
         self._app = app
-        #: (certificate chain, key) PEM files: HTTPS instead of HTTP.
+        #: (certificate chain, key) PEM files: HTTPS (HTTP/2 and HTTP/1.1) instead of HTTP.
         self._tls = tls
         self._grace = grace
         self._head_seconds = head_seconds
         self._body_seconds = body_seconds
         self._server: _QuietServer | None = None
+        self._https: HttpsServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
 
@@ -61,6 +78,9 @@ class EmbeddedHttpServer:
             sock.close()
             raise
         self.port = int(sock.getsockname()[1])
+        if self._tls is not None:
+            await self._start_https(sock, *self._tls)
+            return self.port
         config = uvicorn.Config(
             self._app,
             log_level="warning",
@@ -69,8 +89,6 @@ class EmbeddedHttpServer:
             timeout_graceful_shutdown=self._grace,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             http=protocol_with_deadline(self._head_seconds, self._body_seconds),
-            ssl_certfile=str(self._tls[0]) if self._tls else None,
-            ssl_keyfile=str(self._tls[1]) if self._tls else None,
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -81,7 +99,22 @@ class EmbeddedHttpServer:
             await asyncio.sleep(0.01)
         return self.port
 
+    async def _start_https(self, sock: socket.socket, cert: Path, key: Path) -> None:
+        # Starlette's ASGI types and hypercorn's describe the same protocol apart.
+        app: Any = BodyDeadline(self._app, self._body_seconds)
+        self._https = HttpsServer(
+            app,
+            cert,
+            key,
+            idle_seconds=min(KEEP_ALIVE_SECONDS, self._head_seconds),
+            grace=float(self._grace),
+        )
+        await self._https.start(sock)
+
     async def stop(self) -> None:
+        if self._https is not None:
+            await self._https.stop()
+            self._https = None
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task

@@ -9,6 +9,9 @@ for as long as it liked, and 200 of them held 200 connections; after the head, u
 waits for a body for ever, so one that trickles its body in did the same. This protocol is
 uvicorn's httptools one with those deadlines added; nothing else changes (a request cut off
 mid-body reaches the route as a disconnect).
+
+HTTPS is served by hypercorn (``server/embedded.py``): its idle timer covers a new
+connection's first head, and :class:`BodyDeadline` is the body deadline there.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ringpush.server.body_limit import send_error
 
 #: How long a client may take to send a request's head (or to start one on a new
 #: connection). Real clients send a head in one write, in milliseconds.
@@ -78,3 +84,57 @@ def protocol_with_deadline(
     connection from a class)."""
     deadlines = {"head_seconds": head_seconds, "body_seconds": body_seconds}
     return type("SlowClientProtocol", (SlowClientProtocol,), deadlines)
+
+
+class _BodyTooSlow(BaseException):
+    """Raised out of ``receive`` at the body deadline. A BaseException for the reason
+    ``body_limit._TooLarge`` is one: FastAPI answers any Exception met while reading a
+    body with 400."""
+
+
+class BodyDeadline:
+    """The body deadline as ASGI middleware, for a server whose protocol has none of its
+    own (hypercorn, which serves HTTPS): a request's body must arrive whole within
+    ``seconds`` of the request reaching the app (its head is in by then). A late body is
+    answered 408 ``body_timeout`` with ``Connection: close`` (on HTTP/2, its stream
+    ends there), as uvicorn's connection is closed at the same deadline."""
+
+    def __init__(self, app: ASGIApp, seconds: float = BODY_SECONDS) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.seconds
+        whole = False
+        started = False
+
+        async def timed() -> Message:
+            nonlocal whole
+            if whole:  # the body is in: what is left to hear is the disconnect
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise _BodyTooSlow from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                whole = True
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed, watched)
+        except _BodyTooSlow:
+            if started:
+                raise
+            await send_error(
+                send, 408, "body_timeout", f"request body not complete within {self.seconds:g} s"
+            )
