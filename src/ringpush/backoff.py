@@ -1,7 +1,9 @@
 """Retry delays: exponential with jitter, capped, so a flapping peer is not hammered.
 
 The one backoff rule of the project: delivery's retries of a push, the connection pool's
-resends of a push whose stream or connection failed, reconnects.
+resends and reconnects, the delivery engine's waits on a database that cannot take its
+claims, the PostgreSQL event listener's reconnects, and on the app's side the SDK
+client's retries and managed push's re-registrations.
 """
 
 from __future__ import annotations

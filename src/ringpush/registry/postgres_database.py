@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 
+from ringpush.backoff import retry_delay
 from ringpush.registry.database import Args, Dialect, Executor, Row
 from ringpush.registry.database_errors import WriteHealth, trouble_of, unavailable
 from ringpush.registry.store import Trouble
@@ -203,11 +204,12 @@ class PostgresDatabase:
         self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_listener())
 
     async def _reconnect_listener(self) -> None:
-        delay = 0.1
+        failures = 0
         while not self._closing and self._listener is None:
             try:
                 await self._connect_listener()
             except (OSError, asyncpg.PostgresError) as exc:
+                failures += 1
+                delay = retry_delay(failures, base=0.1, cap=5.0)
                 log.warning("cannot listen for events yet (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ringpush.backoff import retry_delay
 from ringpush.sdk.errors import ApiError, RingpushError
 from ringpush.sdk.incoming import IncomingCall
 
@@ -27,8 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Waits between reconnects of a dropped event stream (seconds).
-RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
+#: The first wait before reconnecting a dropped event stream, and the longest (it
+#: doubles, with jitter, while the stream keeps dropping).
+RECONNECT_BASE_SECONDS = 0.2
+RECONNECT_MAX_SECONDS = 5.0
 
 
 class CallOutcome(StrEnum):
@@ -132,8 +135,10 @@ class CallSession:
                 return
             except (httpx.TransportError, RingpushError) as exc:
                 log.info("call %s: event stream dropped (%s); reconnecting", self.call.call_id, exc)
-            await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
             failures += 1
+            await asyncio.sleep(
+                retry_delay(failures, base=RECONNECT_BASE_SECONDS, cap=RECONNECT_MAX_SECONDS)
+            )
 
     def _finish(self, ended: CallEnded) -> None:
         if self._ended.done():

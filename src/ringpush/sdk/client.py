@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ import httpx
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.backoff import retry_delay
 from ringpush.sdk.call_session import CallEnded, CallSession
 from ringpush.sdk.errors import ServerUnavailable, UnknownDevice, error_from_response
 from ringpush.sdk.incoming import IncomingCall
@@ -31,6 +31,8 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 #: The longest ``Retry-After`` of a 429 the client waits out before asking again;
 #: beyond it the 429 is raised (:class:`RateLimited`).
 MAX_RETRY_AFTER = 5.0
+#: The longest wait between two tries after a transport error or a 502/503/504.
+MAX_BACKOFF_SECONDS = 10.0
 #: The event stream sends a comment every 15 s; longer silence means a dead connection.
 EVENT_READ_TIMEOUT = 45.0
 
@@ -172,8 +174,8 @@ class Client:
                 raise ServerUnavailable(
                     f"{method} {path}: {failure} (after {attempt + 1} attempts)"
                 )
-            await asyncio.sleep(self.backoff * 2**attempt * (0.5 + random.random()))
             attempt += 1
+            await asyncio.sleep(retry_delay(attempt, base=self.backoff, cap=MAX_BACKOFF_SECONDS))
 
     async def register(
         self, token: str, push_type: PushType, environment: Environment

@@ -19,19 +19,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.backoff import retry_delay
 from ringpush.sdk.client import Client
 from ringpush.sdk.environment import ApsEnvironment, BuildConfiguration, resolve_environment
 from ringpush.sdk.errors import ApiError, RingpushError
 from ringpush.sdk.incoming import IncomingPush
 
 log = logging.getLogger(__name__)
+
+#: The first wait before the SDK tries its registrations again after the server could
+#: not be reached (doubling, with jitter, up to ``max_retry_seconds``).
+RETRY_BASE_SECONDS = 0.1
 
 
 class TokenSource(Protocol):
@@ -189,7 +193,7 @@ class _ClientSync:
             await self._task
 
     async def _run(self) -> None:
-        delay = 0.1
+        failures = 0
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -197,11 +201,13 @@ class _ClientSync:
                 await self._pass()
             except RingpushError as exc:  # network down: keep trying
                 self._push._report(self._client, self._working_on, exc)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, self._push.max_retry_seconds)
+                failures += 1
+                await asyncio.sleep(
+                    retry_delay(failures, base=RETRY_BASE_SECONDS, cap=self._push.max_retry_seconds)
+                )
                 self._wake.set()
                 continue
-            delay = 0.1
+            failures = 0
             if not self._wake.is_set():
                 self.idle.set()
 
