@@ -108,6 +108,28 @@ class MethodNotAllowed(InvalidRequest):
     code = "method_not_allowed"
 
 
+class AmbiguousLength(InvalidRequest):
+    """Both Content-Length and Transfer-Encoding: the server will not guess."""
+
+    code = "ambiguous_length"
+
+
+class BadContentLength(InvalidRequest):
+    code = "bad_content_length"
+
+
+class BodyTooLarge(InvalidRequest):
+    """The body is over the server's cap (``serve --max-body-bytes``)."""
+
+    code = "body_too_large"
+
+
+class BodyTimeout(InvalidRequest):
+    """The body did not arrive whole within the server's deadline (30 s)."""
+
+    code = "body_timeout"
+
+
 class CallExists(ApiError):
     code = "call_exists"
 

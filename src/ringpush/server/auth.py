@@ -26,6 +26,7 @@ from ringpush.registry.models import App
 from ringpush.registry.sealing import StateFileError, check_private_file, private_dir
 from ringpush.registry.store import Registry
 from ringpush.registry.timestamps import to_us
+from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import ApiError
 
 ADMIN_KEY_ENV = "RINGPUSH_ADMIN_KEY"
@@ -51,11 +52,11 @@ class Principal:
 
 
 def unauthorized(message: str) -> ApiError:
-    return ApiError(401, "unauthorized", message, headers=_CHALLENGE)
+    return ApiError(ErrorCode.UNAUTHORIZED, message, headers=_CHALLENGE)
 
 
 def forbidden(message: str) -> ApiError:
-    return ApiError(403, "forbidden", message)
+    return ApiError(ErrorCode.FORBIDDEN, message)
 
 
 #: An operator key shorter than this is refused: it opens every app.

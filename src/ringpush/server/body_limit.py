@@ -14,6 +14,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ringpush.server.error_codes import ErrorCode
+
 #: The default cap: the largest body the API takes (an app with a certificate and its
 #: CA, a call with 5 KiB of data) with room to spare.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -42,14 +44,18 @@ class BodyLimit:
             elif name == b"transfer-encoding":
                 chunked = True
         if length is not None and chunked:
-            await send_error(send, 400, "ambiguous_length", "Content-Length with Transfer-Encoding")
+            await send_error(
+                send, ErrorCode.AMBIGUOUS_LENGTH, "Content-Length with Transfer-Encoding"
+            )
             return
         if length is not None:
             if not length.isdigit():
-                await send_error(send, 400, "bad_content_length", "Content-Length is not a number")
+                await send_error(
+                    send, ErrorCode.BAD_CONTENT_LENGTH, "Content-Length is not a number"
+                )
                 return
             if int(length) > self.max_bytes:
-                await send_error(send, 413, "body_too_large", self._too_large())
+                await send_error(send, ErrorCode.BODY_TOO_LARGE, self._too_large())
                 return
         started = False
         seen = 0
@@ -74,18 +80,18 @@ class BodyLimit:
         except _TooLarge:
             if started:
                 raise
-            await send_error(send, 413, "body_too_large", self._too_large())
+            await send_error(send, ErrorCode.BODY_TOO_LARGE, self._too_large())
 
     def _too_large(self) -> str:
         return f"request body over {self.max_bytes} bytes"
 
 
-async def send_error(send: Send, status: int, code: str, message: str) -> None:
+async def send_error(send: Send, code: ErrorCode, message: str) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": code.status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

@@ -17,6 +17,7 @@ from ringpush.delivery.calls import CalleeHasNoDevices, CallExists
 from ringpush.delivery.pushes import NoDevicesForPushType
 from ringpush.logs import Throttled
 from ringpush.registry.store import DatabaseUnavailable, TokenHeldElsewhere, TooManyDevices
+from ringpush.server.error_codes import ErrorCode
 from ringpush.server.schemas import ErrorOut
 
 log = logging.getLogger("ringpush.server")
@@ -62,17 +63,19 @@ def error_schemas() -> dict[str, object]:
 
 
 class ApiError(Exception):
+    """An error answer: its code (which fixes its status) and a message for people."""
+
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self, code: ErrorCode, message: str, headers: dict[str, str] | None = None
     ) -> None:
         super().__init__(message)
-        self.status = status
+        self.status = code.status
         self.code = code
         self.message = message
         self.headers = headers
 
 
-def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+def error_body(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
@@ -84,25 +87,23 @@ def _field(location: tuple[object, ...]) -> str:
 def domain_error(exc: Exception) -> ApiError | None:
     """The API's answer to an exception of the delivery layer, in one place."""
     if isinstance(exc, CallExists):
-        return ApiError(409, "call_exists", f"call {exc.call_id!r} exists")
+        return ApiError(ErrorCode.CALL_EXISTS, f"call {exc.call_id!r} exists")
     if isinstance(exc, CalleeHasNoDevices):
         return ApiError(
-            404,
-            "callee_has_no_devices",
+            ErrorCode.CALLEE_HAS_NO_DEVICES,
             f"user {exc.user_id!r} has no device that can ring (no VoIP token registered,"
             " or none left valid); nothing was stored",
         )
     if isinstance(exc, NoDevicesForPushType):
         return ApiError(
-            404,
-            "no_devices_for_push_type",
+            ErrorCode.NO_DEVICES_FOR_PUSH_TYPE,
             f"user {exc.user_id!r} has no device registered for {exc.push_type.value}"
             " pushes; nothing was stored",
         )
     if isinstance(exc, TooManyDevices):
-        return ApiError(409, "too_many_devices", str(exc))
+        return ApiError(ErrorCode.TOO_MANY_DEVICES, str(exc))
     if isinstance(exc, TokenHeldElsewhere):
-        return ApiError(409, "device_token_unavailable", str(exc))
+        return ApiError(ErrorCode.DEVICE_TOKEN_UNAVAILABLE, str(exc))
     return None
 
 
@@ -131,8 +132,8 @@ def install_error_handlers(
     async def database_unavailable(_: Request, exc: DatabaseUnavailable) -> JSONResponse:
         troubles.log(logging.ERROR, exc.trouble, "request refused with 503: %s", exc)
         return JSONResponse(
-            error_body("database_unavailable", f"{exc}; nothing was stored, try again"),
-            503,
+            error_body(ErrorCode.DATABASE_UNAVAILABLE, f"{exc}; nothing was stored, try again"),
+            ErrorCode.DATABASE_UNAVAILABLE.status,
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
 
@@ -157,17 +158,20 @@ def install_error_handlers(
         location = tuple(first.get("loc", ()))
         kind = str(first.get("type", "invalid"))
         if kind == "json_invalid":
-            return JSONResponse(error_body("malformed_json", "request body is not valid JSON"), 400)
+            malformed = ErrorCode.MALFORMED_JSON
+            return JSONResponse(
+                error_body(malformed, "request body is not valid JSON"), malformed.status
+            )
         field = _field(location)
         message = f"{field}: {first.get('msg', 'is invalid')}"
-        code = "missing_field" if kind == "missing" else "invalid_field"
-        return JSONResponse(error_body(code, message), 422)
+        code = ErrorCode.MISSING_FIELD if kind == "missing" else ErrorCode.INVALID_FIELD
+        return JSONResponse(error_body(code, message), code.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
+        codes = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
         return JSONResponse(
-            error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
+            error_body(codes.get(exc.status_code, ErrorCode.HTTP_ERROR), str(exc.detail)),
             exc.status_code,
             headers=exc.headers,  # a 405's Allow
         )

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import ApiError
 
 #: A bucket holds this many seconds of its rate: the burst that passes at once.
@@ -104,8 +105,7 @@ class RateLimiter:
 def too_many(what: str, wait: float) -> ApiError:
     seconds = max(1, math.ceil(wait))
     return ApiError(
-        429,
-        "rate_limited",
+        ErrorCode.RATE_LIMITED,
         f"too many {what}: try again in {seconds} s",
         headers={"Retry-After": str(seconds)},
     )

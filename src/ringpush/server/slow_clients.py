@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ringpush.server.body_limit import send_error
+from ringpush.server.error_codes import ErrorCode
 
 #: How long a client may take to send a request's head (or to start one on a new
 #: connection). Real clients send a head in one write, in milliseconds.
@@ -136,5 +137,5 @@ class BodyDeadline:
             if started:
                 raise
             await send_error(
-                send, 408, "body_timeout", f"request body not complete within {self.seconds:g} s"
+                send, ErrorCode.BODY_TIMEOUT, f"request body not complete within {self.seconds:g} s"
             )

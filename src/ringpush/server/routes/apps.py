@@ -12,6 +12,7 @@ from ringpush.apns.errors import ApnsError
 from ringpush.registry.models import App
 from ringpush.registry.store import Registry
 from ringpush.server.auth import forbidden, new_service_key
+from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.principals import AsOperator, AsOperatorOrService, Operator, Service, State
 from ringpush.server.schemas import (
@@ -36,7 +37,7 @@ router = APIRouter(responses=error_responses(*COMMON_ERRORS))
 async def existing_app(registry: Registry, app_id: str) -> App:
     app = await registry.get_app(app_id)
     if app is None:
-        raise ApiError(404, "unknown_app", f"no app {app_id!r}")
+        raise ApiError(ErrorCode.UNKNOWN_APP, f"no app {app_id!r}")
     return app
 
 
@@ -48,25 +49,25 @@ def _probe_context() -> ssl.SSLContext:
 def app_from(app_id: str, body: AppIn) -> App:
     """The app a ``PUT`` describes, its credentials checked before anything is stored."""
     if body.signing_key is not None and body.certificate is not None:
-        raise ApiError(422, "invalid_credentials", "give signing_key or certificate, not both")
+        raise ApiError(ErrorCode.INVALID_CREDENTIALS, "give signing_key or certificate, not both")
     if body.signing_key is not None:
         if body.key_id is None or body.team_id is None:
-            raise ApiError(422, "invalid_credentials", "signing_key needs key_id and team_id")
+            raise ApiError(ErrorCode.INVALID_CREDENTIALS, "signing_key needs key_id and team_id")
         try:
             TokenCredentials.from_pem(body.signing_key, body.key_id, body.team_id)
         except ApnsError as exc:
-            raise ApiError(422, "invalid_credentials", f"signing_key: {exc}") from None
+            raise ApiError(ErrorCode.INVALID_CREDENTIALS, f"signing_key: {exc}") from None
     if body.certificate is not None:
         try:
             pem = body.certificate.encode()
             CertificateCredentials(pem, pem).load_into(_probe_context())
         except ApnsError as exc:
-            raise ApiError(422, "invalid_credentials", f"certificate: {exc}") from None
+            raise ApiError(ErrorCode.INVALID_CREDENTIALS, f"certificate: {exc}") from None
     if body.ca_pem is not None:
         try:
             _probe_context().load_verify_locations(cadata=body.ca_pem)
         except (ssl.SSLError, ValueError) as exc:
-            raise ApiError(422, "invalid_credentials", f"ca_pem: not a PEM CA ({exc})") from None
+            raise ApiError(ErrorCode.INVALID_CREDENTIALS, f"ca_pem: not a PEM CA ({exc})") from None
     return App(
         app_id=app_id,
         bundle_id=body.bundle_id,
@@ -101,7 +102,7 @@ async def get_app(app_id: AppId, _: AsOperator, state: State) -> AppOut:
 @router.delete("/v1/apps/{app_id}", status_code=204)
 async def delete_app(app_id: AppId, _: AsOperator, state: State) -> Response:
     if not await state.registry.delete_app(app_id):
-        raise ApiError(404, "unknown_app", f"no app {app_id!r}")
+        raise ApiError(ErrorCode.UNKNOWN_APP, f"no app {app_id!r}")
     return Response(status_code=204)
 
 
@@ -144,7 +145,7 @@ async def _revoke(
     if isinstance(who, Service) and who.app_id != app_id:
         raise forbidden("a service key revokes user tokens of its own app only")
     if not await state.registry.revoke_user_tokens(app_id, state.now(), user_id):
-        raise ApiError(404, "unknown_app", f"no app {app_id!r}")
+        raise ApiError(ErrorCode.UNKNOWN_APP, f"no app {app_id!r}")
 
 
 @router.post("/v1/apps/{app_id}/service-keys", response_model=ServiceKeyOut, status_code=201)

@@ -17,6 +17,7 @@ from ringpush.delivery.calls import CallService, call_event
 from ringpush.delivery.outcomes import first_outcomes
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.server.auth import Role, forbidden
+from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.lean_route import admit, documented, json_response
 from ringpush.server.principals import (
@@ -62,7 +63,7 @@ async def visible_call(state: ServerState, who: Service | User, call_id: str) ->
     """The call, if ``who`` may see it: its app's service, or its callee."""
     call = await state.registry.calls.get(who.app_id, call_id)
     if call is None or (isinstance(who, User) and call.callee_user_id != who.user_id):
-        raise ApiError(404, "unknown_call", f"no call {call_id!r}")
+        raise ApiError(ErrorCode.UNKNOWN_CALL, f"no call {call_id!r}")
     return call
 
 
@@ -75,7 +76,7 @@ async def own_device(state: ServerState, me: User, device_id: str) -> None:
     """A callee acts only through one of its own devices."""
     devices = await state.registry.devices_of_user(me.app_id, me.user_id)
     if device_id not in {device.device_id for device in devices}:
-        raise ApiError(404, "unknown_device", f"no device {device_id!r} of this user")
+        raise ApiError(ErrorCode.UNKNOWN_DEVICE, f"no device {device_id!r} of this user")
 
 
 def _sse(event: dict[str, object]) -> bytes:
@@ -104,7 +105,7 @@ async def start_call(request: Request) -> Response:
             ring_seconds=body.ring_timeout_seconds,
         )
     except PayloadTooLarge as exc:
-        raise ApiError(413, "payload_too_large", f"data: {exc}") from None
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"data: {exc}") from None
     outcomes = await first_outcomes(
         state.registry, state.engine.answers, started.pushes, FIRST_ANSWER_WAIT_SECONDS
     )
@@ -142,8 +143,7 @@ async def call_events(
     holder = f"{who.app_id}/{who.user_id}" if isinstance(who, User) else None
     if holder is not None and state.open_streams[holder] >= state.max_event_streams_per_user:
         raise ApiError(
-            429,
-            "too_many_streams",
+            ErrorCode.TOO_MANY_STREAMS,
             f"this user already follows {state.max_event_streams_per_user} event streams,"
             " the most allowed: close one first",
             headers={"Retry-After": "1"},
@@ -227,8 +227,7 @@ async def device_action(
     if not ended.changed and not repeated:
         why = f" ({done.end_reason.value})" if done.end_reason else ""
         raise ApiError(
-            409,
-            "call_not_ringing",
+            ErrorCode.CALL_NOT_RINGING,
             f"call {call_id!r} is {done.state.value}{why}"
             + (f" on device {done.ended_by_device!r}" if done.ended_by_device else ""),
         )

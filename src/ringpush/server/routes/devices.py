@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.errors import ApnsError
 from ringpush.apns.push_type import PushType
+from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.principals import AsUser, State, User
 from ringpush.server.routes.apps import existing_app
@@ -42,7 +43,7 @@ async def register_device(
     try:
         token = normalize_device_token(body.token)
     except ApnsError as exc:
-        raise ApiError(422, "invalid_token", f"token: {exc}") from None
+        raise ApiError(ErrorCode.INVALID_TOKEN, f"token: {exc}") from None
     result = await state.registry.register_device(
         app_id=me.app_id,
         user_id=me.user_id,
@@ -74,7 +75,7 @@ async def unregister_device(
         app_id=me.app_id, user_id=me.user_id, device_id=device_id, push_type=push_type
     )
     if not removed:
-        raise ApiError(404, "unknown_device", f"no device {device_id!r} of this user")
+        raise ApiError(ErrorCode.UNKNOWN_DEVICE, f"no device {device_id!r} of this user")
     return Response(status_code=204)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.outcomes import first_outcomes
+from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.lean_route import admit, documented, json_response
 from ringpush.server.principals import AsOperatorOrService, Service, State
@@ -33,7 +34,7 @@ async def push_to_user(request: Request) -> Response:
     me, state, body = admitted.me, admitted.state, admitted.body
     if body.push_type is PushType.VOIP:
         raise ApiError(
-            422, "voip_needs_a_call", "push_type: VoIP pushes start calls: use POST /v1/calls"
+            ErrorCode.VOIP_NEEDS_A_CALL, "push_type: VoIP pushes start calls: use POST /v1/calls"
         )
     assert state.pushes is not None and state.engine is not None  # mounted with both
     app = await existing_app(state.registry, me.app_id)
@@ -49,9 +50,9 @@ async def push_to_user(request: Request) -> Response:
             collapse_id=body.collapse_id,
         )
     except PayloadTooLarge as exc:
-        raise ApiError(413, "payload_too_large", f"payload: {exc}") from None
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"payload: {exc}") from None
     except InvalidNotification as exc:
-        raise ApiError(422, "invalid_push", f"{exc.reason.value}: {exc}") from None
+        raise ApiError(ErrorCode.INVALID_PUSH, f"{exc.reason.value}: {exc}") from None
     outcomes = await first_outcomes(
         state.registry, state.engine.answers, queued, FIRST_ANSWER_WAIT_SECONDS
     )
