@@ -10,20 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import ssl
 import tempfile
 import time
-from collections.abc import Callable, Collection, Generator, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ringpush.apns.credentials import check_apple_id
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.embedded_uvicorn import EmbeddedUvicorn, bound_socket
 from ringpush.sandbox.auth import ClientIdentity
 from ringpush.sandbox.certificates import (
     CertificateAuthority,
@@ -42,14 +41,6 @@ from ringpush.sandbox.tls import client_context, server_context
 
 #: APNs's post-authentication stream limit as of Pushy #878; configurable.
 DEFAULT_MAX_CONCURRENT_STREAMS = 1000
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handling: the sandbox's owner decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class Sandbox:
@@ -90,8 +81,7 @@ class Sandbox:
         self._servers: dict[Environment, asyncio.Server] = {}
         self._ports: dict[Environment, int] = {}
         self._protocols: set[ApnsServerProtocol] = set()
-        self._control: _EmbeddedServer | None = None
-        self._control_task: asyncio.Task[None] | None = None
+        self._control: EmbeddedUvicorn | None = None
         self._control_port: int | None = None
         self.term_signal = TermSignal()
 
@@ -143,25 +133,10 @@ class Sandbox:
             raise
 
     async def _start_control(self, host: str, port: int) -> None:
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
-        config = uvicorn.Config(
-            build_control_app(self), log_level="warning", lifespan="off", access_log=False
-        )
-        server = _EmbeddedServer(config)
-        self._control = server
+        sock = bound_socket(host, port)
         self._control_port = sock.getsockname()[1]
-        self._control_task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if self._control_task.done():
-                self._control_task.result()
-                raise OSError("control API failed to start")
-            await asyncio.sleep(0.005)
+        self._control = EmbeddedUvicorn(build_control_app(self))
+        await self._control.start(sock)
 
     async def stop(self) -> None:
         """Close every listener and connection; records and tokens are kept."""
@@ -175,12 +150,10 @@ class Sandbox:
                 await asyncio.wait_for(server.wait_closed(), 2)
         self._servers.clear()
         self._ports.clear()
-        if self._control is not None and self._control_task is not None:
-            self._control.should_exit = True
+        if self._control is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._control_task, 5)
+                await asyncio.wait_for(self._control.stop(), 5)
         self._control = None
-        self._control_task = None
         self._control_port = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)

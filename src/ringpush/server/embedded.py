@@ -12,15 +12,11 @@ shorter of the two.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
+from ringpush.embedded_uvicorn import EmbeddedUvicorn, bound_socket
 from ringpush.server.https import HttpsServer
 from ringpush.server.slow_clients import (
     BODY_SECONDS,
@@ -28,15 +24,6 @@ from ringpush.server.slow_clients import (
     BodyDeadline,
     protocol_with_deadline,
 )
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its signal handlers: whoever embeds it decides when it stops."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
 
 #: How long a stopping server waits for requests still running before it drops them.
 GRACEFUL_SHUTDOWN_SECONDS = 10
@@ -64,39 +51,23 @@ class EmbeddedHttpServer:
         self._grace = grace
         self._head_seconds = head_seconds
         self._body_seconds = body_seconds
-        self._server: _QuietServer | None = None
+        self._uvicorn: EmbeddedUvicorn | None = None
         self._https: HttpsServer | None = None
-        self._task: asyncio.Task[None] | None = None
         self.port = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
+        sock = bound_socket(host, port)
         self.port = int(sock.getsockname()[1])
         if self._tls is not None:
             await self._start_https(sock, *self._tls)
             return self.port
-        config = uvicorn.Config(
+        self._uvicorn = EmbeddedUvicorn(
             self._app,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
             timeout_graceful_shutdown=self._grace,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             http=protocol_with_deadline(self._head_seconds, self._body_seconds),
         )
-        self._server = _QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise OSError("HTTP server failed to start")
-            await asyncio.sleep(0.01)
+        await self._uvicorn.start(sock)
         return self.port
 
     async def _start_https(self, sock: socket.socket, cert: Path, key: Path) -> None:
@@ -115,8 +86,6 @@ class EmbeddedHttpServer:
         if self._https is not None:
             await self._https.stop()
             self._https = None
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-            self._server = None
-            self._task = None
+        if self._uvicorn is not None:
+            await self._uvicorn.stop()
+            self._uvicorn = None
