@@ -29,18 +29,6 @@ T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TOKEN = "a1" * 32
 
 
-@pytest.fixture
-async def registry(database_url: str) -> AsyncIterator[SqlRegistry]:
-    store = await open_registry(database_url, SecretBox({"k1": b"\x07" * 32}, "k1"))
-    await store.put_app(
-        App("demo", "com.example.app", "TEAM123456", "KEY1234567", Environment.DEVELOPMENT)
-    )
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
 async def register(store: SqlRegistry, device: str) -> None:
     await store.register_device(
         app_id="demo",

@@ -4,7 +4,6 @@ devices, idempotency, the 410 rule, secrecy at rest."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,23 +22,6 @@ from ringpush.registry.store import MasterKeyMismatch, TokenHeldElsewhere
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TOKEN_A = "a1" * 32
 TOKEN_B = "b2" * 32
-
-
-@pytest.fixture
-def box() -> SecretBox:
-    return SecretBox({"k1": b"\x07" * 32}, "k1")
-
-
-@pytest.fixture
-async def registry(database_url: str, box: SecretBox) -> AsyncIterator[SqlRegistry]:
-    store = await open_registry(database_url, box)
-    await store.put_app(
-        App("demo", "com.example.app", "TEAM123456", "KEY1234567", Environment.DEVELOPMENT)
-    )
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def register(

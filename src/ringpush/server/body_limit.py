@@ -57,7 +57,6 @@ class BodyLimit:
             if int(length) > self.max_bytes:
                 await send_error(send, ErrorCode.BODY_TOO_LARGE, self._too_large())
                 return
-        started = False
         seen = 0
 
         async def counted() -> Message:
@@ -69,21 +68,40 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLarge:
-            if started:
-                raise
-            await send_error(send, ErrorCode.BODY_TOO_LARGE, self._too_large())
+        await refusing(
+            self.app, scope, counted, send, _TooLarge, ErrorCode.BODY_TOO_LARGE, self._too_large()
+        )
 
     def _too_large(self) -> str:
         return f"request body over {self.max_bytes} bytes"
+
+
+async def refusing(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    refusal: type[BaseException],
+    code: ErrorCode,
+    message: str,
+) -> None:
+    """Run ``app`` with ``receive`` (which raises ``refusal`` when the body must not be
+    read on); answer ``code`` then, unless the app's answer has begun (then the refusal
+    goes on up, and the connection ends)."""
+    started = False
+
+    async def watched(event: Message) -> None:
+        nonlocal started
+        if event["type"] == "http.response.start":
+            started = True
+        await send(event)
+
+    try:
+        await app(scope, receive, watched)
+    except refusal:
+        if started:
+            raise
+        await send_error(send, code, message)
 
 
 async def send_error(send: Send, code: ErrorCode, message: str) -> None:

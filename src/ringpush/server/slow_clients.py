@@ -22,7 +22,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ringpush.server.body_limit import send_error
+from ringpush.server.body_limit import refusing
 from ringpush.server.error_codes import ErrorCode
 
 #: How long a client may take to send a request's head (or to start one on a new
@@ -110,7 +110,6 @@ class BodyDeadline:
             return
         deadline = asyncio.get_running_loop().time() + self.seconds
         whole = False
-        started = False
 
         async def timed() -> Message:
             nonlocal whole
@@ -125,17 +124,5 @@ class BodyDeadline:
                 whole = True
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed, watched)
-        except _BodyTooSlow:
-            if started:
-                raise
-            await send_error(
-                send, ErrorCode.BODY_TIMEOUT, f"request body not complete within {self.seconds:g} s"
-            )
+        late = f"request body not complete within {self.seconds:g} s"
+        await refusing(self.app, scope, timed, send, _BodyTooSlow, ErrorCode.BODY_TIMEOUT, late)
