@@ -12,6 +12,9 @@ VoIP push:
 - ``busy lanes``: the same three-fold traffic, the two other apps healthy: what serving
   that many calls costs the healthy app on these cores, so ``dead lane`` against it is
   what the deadness itself costs;
+- ``one dead lane``: the issue's setting, one dead lane beside the healthy one: as many
+  calls to an app whose APNs accepts TCP and never answers TLS (``one busy lane``: the
+  same, that app healthy);
 - ``bulk``: ``--bulk`` alert pushes (50 000) are queued for the healthy app itself (written
   into the outbox through the registry, as a campaign's ``POST /v1/pushes`` would leave
   them), and the sandbox answers every push after ``--apns-latency-ms`` (200), so the
@@ -178,6 +181,10 @@ async def scenario(
             ]
         elif name == "busy lanes":  # the same traffic as "dead lane", to healthy apps
             others = [("busy-1", apns), ("busy-2", apns)]
+        elif name == "one dead lane":  # the issue's own setting: one dead, one healthy
+            others = [("dead-tls", f"https://127.0.0.1:{silent.sockets[0].getsockname()[1]}")]
+        elif name == "one busy lane":
+            others = [("busy-1", apns)]
         if others:
             for app_id, url in others:
                 other_services.append(await create_app(http, app_id, key, url, box.ca))
@@ -278,7 +285,7 @@ async def main_async(args: argparse.Namespace) -> None:
         f" {args.lane_concurrency}; call → APNs request:"
     )
     print(
-        "scenario     pushes  failed  p50 ms  p99 ms  p99 ratio to alone"
+        "scenario       pushes  failed  p50 ms  p99 ms  p99 ratio to alone"
         "  (serve's loop lag p99 / max, ms, bucket bounds)"
         "  [cores busy: serve / sandbox / load]"
     )
@@ -290,7 +297,7 @@ async def main_async(args: argparse.Namespace) -> None:
             else ""
         )
         print(
-            f"{outcome.scenario:<11} {len(outcome.latencies):>7} {outcome.failures:>7}"
+            f"{outcome.scenario:<13} {len(outcome.latencies):>7} {outcome.failures:>7}"
             f"  {outcome.pct(0.5):>6.1f}  {outcome.pct(0.99):>6.1f}"
             f"  {outcome.pct(0.99) / alone.pct(0.99):>5.2f}"
             f"  ({outcome.loop_lag_p99:g} / {outcome.loop_lag_max:g})"
@@ -298,12 +305,14 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         print_if_taken(args.profile, outcome.scenario.replace(" ", "-"))
     by_name = {outcome.scenario: outcome for outcome in outcomes}
-    if "dead lane" in by_name and "busy lanes" in by_name:
-        dead, busy = by_name["dead lane"], by_name["busy lanes"]
-        print(
-            f"dead lane against busy lanes (the same traffic, every app healthy): p99"
-            f" {dead.pct(0.99) / busy.pct(0.99):.2f}x, p50 {dead.pct(0.5) / busy.pct(0.5):.2f}x"
-        )
+    for dead_name, busy_name in (("dead lane", "busy lanes"), ("one dead lane", "one busy lane")):
+        if dead_name in by_name and busy_name in by_name:
+            dead, busy = by_name[dead_name], by_name[busy_name]
+            print(
+                f"{dead_name} against {busy_name} (the same traffic, every app healthy): p99"
+                f" {dead.pct(0.99) / busy.pct(0.99):.2f}x,"
+                f" p50 {dead.pct(0.5) / busy.pct(0.5):.2f}x"
+            )
 
 
 def main() -> None:
@@ -324,6 +333,7 @@ def main() -> None:
         type=lambda text: text.split(","),
         default=["alone", "busy lanes", "dead lane", "bulk", "drain"],
         help="comma-separated, the first is the reference: alone, dead lane, busy lanes,"
+        " one dead lane, one busy lane,"
         " bulk, drain"
         " (the bulk backlog with no calls: how fast it goes when nothing rings)",
     )

@@ -3,15 +3,23 @@
 Tests in other processes (and the CLI user with curl) issue device tokens, uninstall
 apps, read what was pushed and set faults through it. Every bad input is a 400 or 422
 with ``{"error": {"code", "message"}}``, never a 500, so a caller can tell its mistake
-from a sandbox bug.
+from a sandbox bug: bodies and queries are pydantic models, and Starlette's exception
+handlers turn what they refuse (and the sandbox's own refusals) into those answers.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,8 +33,9 @@ from ringpush.sandbox.faults import FaultError
 if TYPE_CHECKING:
     from ringpush.sandbox.sandbox import Sandbox
 
-Handler = Callable[[Request], Awaitable[Response]]
-E = TypeVar("E", Environment, PushType)
+M = TypeVar("M", bound=BaseModel)
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
 class ApiError(Exception):
@@ -41,7 +50,58 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+class _Body(BaseModel):
+    """A request body: JSON types as they are (no string made of a number), unknown
+    keys ignored."""
+
+    model_config = ConfigDict(strict=False, extra="ignore")
+
+
+class TokenIn(_Body):
+    bundle_id: NonEmpty
+    push_type: PushType = PushType.VOIP
+    environment: Environment = Environment.DEVELOPMENT
+
+
+class CertificateIn(_Body):
+    bundle_id: NonEmpty
+    environment: Environment | None = None
+
+
+class KeyIn(_Body):
+    key_id: NonEmpty
+    team_id: NonEmpty
+    public_key_pem: NonEmpty | None = None
+    private_key_pem: NonEmpty | None = None
+    pem: NonEmpty | None = None
+    environment: Environment | None = None
+    bundle_ids: list[StrictStr] | None = None
+
+    @model_validator(mode="after")
+    def _has_a_key(self) -> KeyIn:
+        if self.key_pem is None:
+            raise ValueError("give public_key_pem or private_key_pem")
+        return self
+
+    @property
+    def key_pem(self) -> str | None:
+        return self.public_key_pem or self.private_key_pem or self.pem
+
+
+class FaultsIn(_Body):
+    """Fault knobs to change: each checked by :meth:`Faults.update` (its own rules)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class NotificationsQuery(_Body):
+    token: str | None = None
+    apns_id: str | None = None
+    environment: Environment | None = None
+
+
+async def _parsed(request: Request, model: type[M]) -> M:
+    """The body as ``model``; malformed JSON is 400, a wrong field 422 (the handlers)."""
     raw = await request.body()
     try:
         value = json.loads(raw or b"{}")
@@ -49,27 +109,26 @@ async def _json_object(request: Request) -> dict[str, Any]:
         raise ApiError(400, "invalid_json", f"body is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "body must be a JSON object")
-    return value
+    return model.model_validate(value)
 
 
-def _string(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ApiError(422, "invalid_field", f"{name} must be a non-empty string")
-    return value
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _error(exc.status, exc.code, exc.message)
 
 
-def _choice(kind: type[E], body: dict[str, Any], name: str, default: E | None) -> E:
-    value = body.get(name)
-    if value is None and default is not None:
-        return default
-    try:
-        return kind(str(value))
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise ApiError(422, "invalid_field", f"{name} must be one of: {allowed}") from None
+async def _invalid(_: Request, exc: Exception) -> Response:
+    """A field pydantic refused: 422 naming it."""
+    assert isinstance(exc, ValidationError)
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ())) or "body"
+    message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+    return _error(422, "invalid_field", f"{field}: {message}")
+
+
+async def _fault_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FaultError)
+    return _error(422, exc.code, exc.message)
 
 
 def build_control_app(sandbox: Sandbox) -> Starlette:
@@ -79,19 +138,15 @@ def build_control_app(sandbox: Sandbox) -> Starlette:
         return JSONResponse({"status": "ok", "ports": sandbox.port_map()})
 
     async def issue_token(request: Request) -> Response:
-        body = await _json_object(request)
-        bundle_id = _string(body, "bundle_id")
-        assert bundle_id is not None
-        push_type = _choice(PushType, body, "push_type", PushType.VOIP)
-        environment = _choice(Environment, body, "environment", Environment.DEVELOPMENT)
-        token = sandbox.issue_token(bundle_id, push_type, environment)
+        body = await _parsed(request, TokenIn)
+        token = sandbox.issue_token(body.bundle_id, body.push_type, body.environment)
         return JSONResponse(
             {
                 "token": token,
-                "bundle_id": bundle_id,
-                "push_type": push_type.value,
-                "environment": environment.value,
-                "topic": push_type.topic_for(bundle_id),
+                "bundle_id": body.bundle_id,
+                "push_type": body.push_type.value,
+                "environment": body.environment.value,
+                "topic": body.push_type.topic_for(body.bundle_id),
             },
             status_code=201,
         )
@@ -104,17 +159,11 @@ def build_control_app(sandbox: Sandbox) -> Starlette:
         return JSONResponse({"token": token.lower(), "uninstalled_at_ms": at_ms})
 
     async def notifications(request: Request) -> Response:
-        params = request.query_params
-        environment = params.get("environment")
-        env = (
-            _choice(Environment, {"environment": environment}, "environment", None)
-            if environment
-            else None
+        query = NotificationsQuery.model_validate(
+            {name: value for name, value in request.query_params.items() if value}
         )
         records = sandbox.notifications(
-            token=params.get("token") or None,
-            apns_id=params.get("apns_id") or None,
-            environment=env,
+            token=query.token, apns_id=query.apns_id, environment=query.environment
         )
         return JSONResponse([record.to_json() for record in records])
 
@@ -122,11 +171,8 @@ def build_control_app(sandbox: Sandbox) -> Starlette:
         return JSONResponse(sandbox.faults.to_json())
 
     async def set_faults(request: Request) -> Response:
-        body = await _json_object(request)
-        try:
-            sandbox.faults.update(body)
-        except FaultError as exc:
-            raise ApiError(422, exc.code, exc.message) from None
+        changes = await _parsed(request, FaultsIn)
+        sandbox.faults.update(changes.model_extra or {})
         return JSONResponse(sandbox.faults.to_json())
 
     async def reset(request: Request) -> Response:
@@ -134,48 +180,30 @@ def build_control_app(sandbox: Sandbox) -> Starlette:
         return JSONResponse({"status": "reset"})
 
     async def certificates(request: Request) -> Response:
-        body = await _json_object(request)
-        bundle_id = _string(body, "bundle_id")
-        assert bundle_id is not None
-        environment = None
-        if body.get("environment") is not None:
-            environment = _choice(Environment, body, "environment", None)
+        body = await _parsed(request, CertificateIn)
         try:
-            issued = sandbox.mint_client_certificate(bundle_id, environment=environment)
+            issued = sandbox.mint_client_certificate(body.bundle_id, environment=body.environment)
         except ValueError as exc:
             raise ApiError(422, "invalid_field", str(exc)) from None
         return JSONResponse(
             {
                 "certificate_pem": issued.certificate_pem.decode(),
                 "key_pem": issued.key_pem.decode(),
-                "bundle_id": bundle_id,
+                "bundle_id": body.bundle_id,
             },
             status_code=201,
         )
 
     async def keys(request: Request) -> Response:
-        body = await _json_object(request)
-        key_id = _string(body, "key_id")
-        team_id = _string(body, "team_id")
-        pem = (
-            _string(body, "public_key_pem", required=False)
-            or _string(body, "private_key_pem", required=False)
-            or _string(body, "pem", required=False)
-        )
-        if pem is None:
-            raise ApiError(422, "invalid_field", "give public_key_pem or private_key_pem")
-        environment = None
-        if body.get("environment") is not None:
-            environment = _choice(Environment, body, "environment", None)
-        bundle_ids = body.get("bundle_ids")
-        if bundle_ids is not None and (
-            not isinstance(bundle_ids, list) or not all(isinstance(b, str) for b in bundle_ids)
-        ):
-            raise ApiError(422, "invalid_field", "bundle_ids must be a list of strings")
-        assert key_id is not None and team_id is not None
+        body = await _parsed(request, KeyIn)
+        assert body.key_pem is not None  # the model's own check
         try:
             key = sandbox.register_key(
-                key_id, team_id, pem, environment=environment, bundle_ids=bundle_ids
+                body.key_id,
+                body.team_id,
+                body.key_pem,
+                environment=body.environment,
+                bundle_ids=body.bundle_ids,
             )
         except (ApnsError, ValueError) as exc:
             raise ApiError(422, "invalid_key", str(exc)) from None
@@ -207,27 +235,25 @@ def build_control_app(sandbox: Sandbox) -> Starlette:
         """Simulated devices: tokens (masked), CallKit report failures, why VoIP stopped."""
         return JSONResponse([device.to_json() for device in sandbox.devices])
 
-    def guarded(handler: Handler) -> Handler:
-        async def run(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ApiError as exc:
-                return _error(exc.status, exc.code, exc.message)
-
-        return run
-
     routes = [
-        Route("/healthz", guarded(healthz), methods=["GET"]),
-        Route("/tokens", guarded(issue_token), methods=["POST"]),
-        Route("/tokens/{token}", guarded(uninstall), methods=["DELETE"]),
-        Route("/notifications", guarded(notifications), methods=["GET"]),
-        Route("/faults", guarded(get_faults), methods=["GET"]),
-        Route("/faults", guarded(set_faults), methods=["POST"]),
-        Route("/reset", guarded(reset), methods=["POST"]),
-        Route("/certificates", guarded(certificates), methods=["POST"]),
-        Route("/keys", guarded(keys), methods=["POST"]),
-        Route("/keys", guarded(list_keys), methods=["GET"]),
-        Route("/stats", guarded(stats), methods=["GET"]),
-        Route("/devices", guarded(devices), methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/tokens", issue_token, methods=["POST"]),
+        Route("/tokens/{token}", uninstall, methods=["DELETE"]),
+        Route("/notifications", notifications, methods=["GET"]),
+        Route("/faults", get_faults, methods=["GET"]),
+        Route("/faults", set_faults, methods=["POST"]),
+        Route("/reset", reset, methods=["POST"]),
+        Route("/certificates", certificates, methods=["POST"]),
+        Route("/keys", keys, methods=["POST"]),
+        Route("/keys", list_keys, methods=["GET"]),
+        Route("/stats", stats, methods=["GET"]),
+        Route("/devices", devices, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: _api_error,
+            ValidationError: _invalid,
+            FaultError: _fault_error,
+        },
+    )
