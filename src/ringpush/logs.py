@@ -57,12 +57,16 @@ def configure_logging(level: LogLevel, form: LogFormat) -> None:
         )
 
 
+#: At most one line per kind of repeated failure in this many seconds.
+THROTTLE_SECONDS = 10.0
+
+
 class Throttled:
     """At most one line per key in ``seconds``, saying how many were held back: a
     database that is full fails every request and every claim, and one line a while
     says so better than thousands."""
 
-    def __init__(self, logger: logging.Logger, seconds: float) -> None:
+    def __init__(self, logger: logging.Logger, seconds: float = THROTTLE_SECONDS) -> None:
         self._log = logger
         self._seconds = seconds
         self._last: dict[str, tuple[float, int]] = {}

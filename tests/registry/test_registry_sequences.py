@@ -356,7 +356,13 @@ class RegistrySequences(RuleBasedStateMachine):
 
     @invariant()
     def a_token_has_one_holder_per_push_type(self) -> None:
-        holders = [(k[0], k[3], held.token) for k, held in self.model.items()]
+        """Read from the registry itself, every user of both apps."""
+        holders = [
+            (app_id, d.push_type, d.token)
+            for app_id in self.apps
+            for user in USERS
+            for d in self._run(self._registry.devices_of_user(app_id, user))
+        ]
         assert len(holders) == len(set(holders))
 
 

@@ -59,8 +59,6 @@ log = logging.getLogger("ringpush.delivery")
 #: longest (the wait doubles, with jitter, while the trouble lasts).
 DATABASE_RETRY_SECONDS = 0.2
 DATABASE_MAX_SECONDS = 5.0
-#: At most one log line per kind of database failure in this many seconds.
-DATABASE_LOG_SECONDS = 10.0
 
 LEASE = timedelta(seconds=60)
 #: How long a stopping engine waits for the answers to pushes it is sending.
@@ -148,7 +146,7 @@ class DeliveryEngine:
         self._lanes_full = False
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._troubles = Throttled(log, DATABASE_LOG_SECONDS)
+        self._troubles = Throttled(log)
         self._closed = False
 
     # -- life cycle -------------------------------------------------------------------

@@ -33,12 +33,12 @@ _SAYS = {
 
 #: SQLite's primary result codes (the low byte of an extended code), by what they mean.
 _SQLITE = {
-    "SQLITE_BUSY": Trouble.LOCKED,
-    "SQLITE_LOCKED": Trouble.LOCKED,
-    "SQLITE_FULL": Trouble.FULL,
-    "SQLITE_READONLY": Trouble.READ_ONLY,
-    "SQLITE_IOERR": Trouble.IO_ERROR,
-    "SQLITE_CANTOPEN": Trouble.IO_ERROR,
+    sqlite3.SQLITE_BUSY: Trouble.LOCKED,
+    sqlite3.SQLITE_LOCKED: Trouble.LOCKED,
+    sqlite3.SQLITE_FULL: Trouble.FULL,
+    sqlite3.SQLITE_READONLY: Trouble.READ_ONLY,
+    sqlite3.SQLITE_IOERR: Trouble.IO_ERROR,
+    sqlite3.SQLITE_CANTOPEN: Trouble.IO_ERROR,
 }
 
 #: PostgreSQL's SQLSTATE codes (and classes, by their first two characters).
@@ -66,20 +66,16 @@ def trouble_of(exc: BaseException) -> DatabaseUnavailable | None:
     if isinstance(exc, DatabaseUnavailable):
         return exc
     if isinstance(exc, sqlite3.Error):
-        name = getattr(exc, "sqlite_errorname", "") or ""
-        for prefix, kind in _SQLITE.items():
-            if name == prefix or name.startswith(prefix + "_"):
-                return unavailable(kind, str(exc))
-        return None
+        code = getattr(exc, "sqlite_errorcode", None)
+        kind = _SQLITE.get(code & 0xFF) if code is not None else None
+        return unavailable(kind, str(exc)) if kind is not None else None
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")
         trouble: Trouble | None = _POSTGRES.get(state) or _POSTGRES.get(state[:2])
         return unavailable(trouble, type(exc).__name__) if trouble is not None else None
     if isinstance(exc, asyncpg.InterfaceError) and "connection" in str(exc).lower():
         return unavailable(Trouble.UNREACHABLE, str(exc))
-    if isinstance(exc, (ConnectionError, TimeoutError)) or (
-        isinstance(exc, OSError) and exc.errno is not None
-    ):
+    if isinstance(exc, OSError):  # refused, reset, timed out (ConnectionError, TimeoutError)
         return unavailable(Trouble.UNREACHABLE, type(exc).__name__)
     return None
 

@@ -20,7 +20,7 @@ import asyncpg
 from ringpush.backoff import retry_delay
 from ringpush.registry.database import Args, Dialect, Executor, Row
 from ringpush.registry.database_errors import WriteHealth, trouble_of, unavailable
-from ringpush.registry.store import Trouble
+from ringpush.registry.store import DatabaseUnavailable, Trouble
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,6 +68,19 @@ class _Connection:
 
     async def fetchall(self, sql: str, args: Args = ()) -> list[Row]:
         return cast(list[Row], await self._conn.fetch(numbered(sql), *args))
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """The server's errors that mean it cannot take statements now, as
+    :class:`DatabaseUnavailable`; any other error goes on as it is."""
+    try:
+        yield
+    except Exception as exc:
+        trouble = trouble_of(exc)
+        if trouble is None or trouble is exc:
+            raise
+        raise trouble from exc
 
 
 class PostgresDatabase:
@@ -126,27 +139,17 @@ class PostgresDatabase:
         """A server that cannot take the transaction now (disk full, a standby, gone,
         lock timeout, no connection free) raises :class:`DatabaseUnavailable`."""
         try:
-            async with self._connection() as conn, conn.transaction():
+            async with _translated(), self._connection() as conn, conn.transaction():
                 yield _Connection(conn)
-        except Exception as exc:
-            trouble = trouble_of(exc)
-            if trouble is None:
-                raise
-            self.write_health.failed(trouble)
-            raise trouble from exc
+        except DatabaseUnavailable as exc:
+            self.write_health.failed(exc)
+            raise
         self.write_health.succeeded()
 
     async def _lone(self, statement: Callable[[_Connection], Awaitable[T]]) -> T:
-        """One statement outside a transaction (it commits on its own), its trouble told
-        apart like a transaction's."""
-        try:
-            async with self._connection() as conn:
-                return await statement(_Connection(conn))
-        except Exception as exc:
-            trouble = trouble_of(exc)
-            if trouble is None:
-                raise
-            raise trouble from exc
+        """One statement outside a transaction (it commits on its own)."""
+        async with _translated(), self._connection() as conn:
+            return await statement(_Connection(conn))
 
     async def grouped(self, work: Callable[[Executor], Awaitable[T]], *, urgent: bool = False) -> T:
         """A transaction of its own: connections are pooled, and PostgreSQL groups

@@ -51,10 +51,9 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 class _Body(BaseModel):
-    """A request body: JSON types as they are (no string made of a number), unknown
-    keys ignored."""
+    """A request body; unknown keys are ignored."""
 
-    model_config = ConfigDict(strict=False, extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
 
 class TokenIn(_Body):

@@ -31,6 +31,7 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self._too_large = f"request body over {max_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,7 +56,7 @@ class BodyLimit:
                 )
                 return
             if int(length) > self.max_bytes:
-                await send_error(send, ErrorCode.BODY_TOO_LARGE, self._too_large())
+                await send_error(send, ErrorCode.BODY_TOO_LARGE, self._too_large)
                 return
         seen = 0
 
@@ -69,11 +70,8 @@ class BodyLimit:
             return message
 
         await refusing(
-            self.app, scope, counted, send, _TooLarge, ErrorCode.BODY_TOO_LARGE, self._too_large()
+            self.app, scope, counted, send, _TooLarge, ErrorCode.BODY_TOO_LARGE, self._too_large
         )
-
-    def _too_large(self) -> str:
-        return f"request body over {self.max_bytes} bytes"
 
 
 async def refusing(

@@ -38,8 +38,6 @@ _MEANING = {
 COMMON_ERRORS = (400, 401, 403, 404, 413, 422, 429, 503)
 #: Seconds a caller is told to wait when the database cannot take its request.
 DATABASE_RETRY_AFTER_SECONDS = 1
-#: At most one log line per kind of database trouble in this many seconds.
-DATABASE_LOG_SECONDS = 10.0
 
 
 #: A pydantic schema's references, pointed at the OpenAPI document's components.
@@ -126,7 +124,7 @@ def install_error_handlers(
     ):
         app.add_exception_handler(kind, delivery_error)
 
-    troubles = Throttled(log, DATABASE_LOG_SECONDS)
+    troubles = Throttled(log)
 
     @app.exception_handler(DatabaseUnavailable)
     async def database_unavailable(_: Request, exc: DatabaseUnavailable) -> JSONResponse:

@@ -90,12 +90,12 @@ class HttpsServer:
         loop = asyncio.get_running_loop()
         try:
             await TCPServer(self._app, loop, self._config, self._context, {}, reader, writer)
-        except (TimeoutError, OSError) as exc:  # the client never said goodbye
+        except OSError as exc:  # the client never said goodbye (a TimeoutError too)
             log.debug("connection ended: %s", exc)
         except asyncio.CancelledError:  # dropped by stop() once its grace ran out
             pass
         except BaseExceptionGroup as group:
-            _, others = group.split((TimeoutError, OSError, asyncio.CancelledError))
+            _, others = group.split((OSError, asyncio.CancelledError))
             if others is not None:
                 raise others from None
         finally:

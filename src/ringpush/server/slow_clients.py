@@ -103,6 +103,7 @@ class BodyDeadline:
     def __init__(self, app: ASGIApp, seconds: float = BODY_SECONDS) -> None:
         self.app = app
         self.seconds = seconds
+        self._late = f"request body not complete within {seconds:g} s"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,5 +125,6 @@ class BodyDeadline:
                 whole = True
             return message
 
-        late = f"request body not complete within {self.seconds:g} s"
-        await refusing(self.app, scope, timed, send, _BodyTooSlow, ErrorCode.BODY_TIMEOUT, late)
+        await refusing(
+            self.app, scope, timed, send, _BodyTooSlow, ErrorCode.BODY_TIMEOUT, self._late
+        )
