@@ -8,6 +8,9 @@ import json
 import logging
 from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.events
 import httpx
 import pytest
 
@@ -77,6 +80,72 @@ async def test_a_body_still_arriving_after_its_answer_leaves_the_connection_whol
             assert again.http_version == "HTTP/2"
     failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert failures == []
+
+
+async def _answers(
+    connection: h2.connection.H2Connection,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    stream_id: int,
+) -> tuple[int, list[h2.events.Event]]:
+    """Send what ``connection`` has queued, then read until ``stream_id`` is answered:
+    its status, and every event seen on the way."""
+    writer.write(connection.data_to_send())
+    seen: list[h2.events.Event] = []
+    status = 0
+    while True:
+        data = await asyncio.wait_for(reader.read(65536), 5)
+        assert data, f"the server closed the connection: {seen}"
+        for event in connection.receive_data(data):
+            seen.append(event)
+            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream_id:
+                status = int(dict(event.headers)[b":status"])
+            if isinstance(event, h2.events.DataReceived):
+                connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if isinstance(event, h2.events.StreamEnded) and event.stream_id == stream_id:
+                writer.write(connection.data_to_send())
+                return status, seen
+        writer.write(connection.data_to_send())
+
+
+async def test_a_body_ended_short_after_its_answer_leaves_the_connection_whole(
+    tmp_path: Path,
+) -> None:
+    """curl's way with an early answer: it declares 200 000 bytes, has its 413 after the
+    first thousand, and ends the stream there. The h2 library alone answered that with
+    GOAWAY PROTOCOL_ERROR, and the connection's next request failed."""
+    async with running_stack(f"sqlite:///{tmp_path / 'ringpush.db'}", https=True) as stack:
+        assert stack.trust is not None and stack.http.base_url.port is not None
+        stack.trust.set_alpn_protocols(["h2"])
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", stack.http.base_url.port, ssl=stack.trust, server_hostname="127.0.0.1"
+        )
+        connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        connection.initiate_connection()
+        request = [(":scheme", "https"), (":authority", "127.0.0.1")]
+        token = stack.service["Authorization"]
+        connection.send_headers(
+            1,
+            [
+                (":method", "POST"),
+                (":path", "/v1/calls"),
+                *request,
+                ("authorization", token),
+                ("content-length", "200000"),
+            ],
+        )
+        connection.send_data(1, b"{" + b" " * 1000)
+        try:
+            status, _ = await _answers(connection, reader, writer, 1)
+            assert status == 413
+            connection.end_stream(1)  # 1 001 of the 200 000 bytes it declared
+            connection.send_headers(3, [(":method", "GET"), (":path", "/healthz"), *request])
+            connection.end_stream(3)
+            status, seen = await _answers(connection, reader, writer, 3)
+        finally:
+            writer.close()
+    assert status == 200
+    assert not [e for e in seen if isinstance(e, h2.events.ConnectionTerminated)]
 
 
 async def test_http11_clients_are_served_over_tls_as_well(tmp_path: Path) -> None:

@@ -8,9 +8,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from ringpush.server.body_limit import BodyLimit
-from ringpush.server.errors import error_schemas, install_error_handlers
+from ringpush.server.errors import component_schemas, install_error_handlers
+from ringpush.server.openapi_links import add_links
 from ringpush.server.principals import authenticate
 from ringpush.server.routes import apps, calls, devices, health, pushes
+from ringpush.server.schemas import CallEventOut, ErrorOut
 from ringpush.server.state import ServerState
 
 
@@ -39,13 +41,15 @@ BEARER = {
 
 
 def _openapi(api: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, with the bearer scheme every route is behind and the error
-    body every route refers to."""
+    """FastAPI's document, with the bearer scheme every route is behind, the error body
+    and the call events the routes refer to, and the links from one answer to the next
+    request."""
     if api.openapi_schema is None:
         spec = get_openapi(title=api.title, version=api.version, routes=api.routes)
         components = spec.setdefault("components", {})
         components["securitySchemes"] = {"bearer": BEARER}
-        components.setdefault("schemas", {}).update(error_schemas())
+        components.setdefault("schemas", {}).update(component_schemas(ErrorOut, CallEventOut))
         spec["security"] = [{"bearer": []}]
+        add_links(spec)
         api.openapi_schema = spec
     return api.openapi_schema

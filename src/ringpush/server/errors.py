@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringpush.delivery.calls import CalleeHasNoDevices, CallExists
@@ -18,7 +19,6 @@ from ringpush.delivery.pushes import NoDevicesForPushType
 from ringpush.logs import Throttled
 from ringpush.registry.store import DatabaseUnavailable, TokenHeldElsewhere, TooManyDevices
 from ringpush.server.error_codes import ErrorCode
-from ringpush.server.schemas import ErrorOut
 
 log = logging.getLogger("ringpush.server")
 
@@ -53,11 +53,15 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     return {status: {"description": _MEANING[status], "content": content} for status in statuses}
 
 
-def error_schemas() -> dict[str, object]:
-    """:class:`ErrorOut` and what it refers to, as OpenAPI components."""
-    schema = ErrorOut.model_json_schema(ref_template=SCHEMA_REF_TEMPLATE)
-    defs: dict[str, object] = schema.pop("$defs", {})
-    return {**defs, "ErrorOut": schema}
+def component_schemas(*models: type[BaseModel]) -> dict[str, object]:
+    """``models`` and what they refer to, as OpenAPI components (for the schemas routes
+    refer to by hand: the error body, an event stream's events)."""
+    components: dict[str, object] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=SCHEMA_REF_TEMPLATE)
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    return components
 
 
 class ApiError(Exception):

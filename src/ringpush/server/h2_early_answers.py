@@ -10,6 +10,13 @@ propose the guard below; none is released). Until one is, ringpush serves HTTP/2
 :class:`H2Protocol` here: data for a stream already answered is counted against the
 connection's flow-control window (so the peer can keep sending on other streams) and
 dropped, as hypercorn already does for the end of such a stream.
+
+A client may also stop its body short once it has the answer (curl does: it ends the
+stream with fewer bytes than its ``content-length``). The h2 library checks that length
+on every stream it still tracks and calls a short one a connection error (GOAWAY
+PROTOCOL_ERROR), which again fails every request on the connection, and curl's next one.
+Once ringpush has answered a stream, the length of the rest of its body no longer
+matters: :meth:`H2Protocol._close_stream` stops h2 checking it.
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ class H2Protocol(_HypercornH2Protocol):
                 continue
             kept.append(event)
         await super()._handle_events(kept)
+
+    async def _close_stream(self, stream_id: int) -> None:
+        await super()._close_stream(stream_id)
+        answered = self.connection.streams.get(stream_id)  # the peer has not ended it yet
+        if answered is not None:
+            answered._expected_content_length = None  # h2 has no public way to say it
 
 
 def install() -> None:

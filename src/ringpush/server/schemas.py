@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.registry.call_models import CallState
 from ringpush.registry.call_models import EndReason as EndReasonName
 
 _ID = r"^[A-Za-z0-9._:@-]{1,128}$"
@@ -205,6 +206,16 @@ class CallOut(BaseModel):
     ended_by_device: str | None
     deliveries: list[DeliveryOut] = Field(default_factory=list)
     withdrawn: int = 0
+
+
+class CallEventOut(BaseModel):
+    """One server-sent event of ``GET /v1/calls/{call_id}/events`` (``event: call``, this
+    as its ``data``): the call's state, sent first and then at every change."""
+
+    call_id: str
+    state: CallState
+    reason: EndReasonName | None = Field(description="why it ended, once it has")
+    device_id: str | None = Field(description="the callee's device that answered or declined")
 
 
 class CallEndIn(Strict):

@@ -18,7 +18,12 @@ from ringpush.delivery.outcomes import first_outcomes
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.server.auth import Role, forbidden
 from ringpush.server.error_codes import ErrorCode
-from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
+from ringpush.server.errors import (
+    COMMON_ERRORS,
+    SCHEMA_REF_TEMPLATE,
+    ApiError,
+    error_responses,
+)
 from ringpush.server.lean_route import admit, documented, json_response
 from ringpush.server.principals import (
     AsServiceOrUser,
@@ -124,10 +129,30 @@ class EventStream(StreamingResponse):
     media_type = "text/event-stream"
 
 
+#: Each event of the stream, as OpenAPI 3.1 documents a server-sent event: ``event: call``
+#: with a :class:`CallEventOut` as JSON in its ``data`` (``: keep-alive`` comments between).
+EVENTS = {
+    EventStream.media_type: {
+        "schema": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": "call"},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"$ref": SCHEMA_REF_TEMPLATE.format(model="CallEventOut")},
+                },
+            },
+        }
+    }
+}
+
+
 @router.get(
     "/v1/calls/{call_id}/events",
     response_class=EventStream,
-    responses={200: {"description": "Server-sent events (event: call), one per state"}},
+    responses={200: {"description": "Server-sent events, one per state", "content": EVENTS}},
 )
 async def call_events(
     call_id: CallId,
