@@ -157,7 +157,7 @@ def test_error_body_is_parsed() -> None:
 
 
 def test_authorization_and_path_are_never_indexed() -> None:
-    """Secrets and per-push values stay out of the peer's HPACK table (reference §6)."""
+    """Secrets and per-push values stay out of the peer's HPACK table (docs/apns.md §6)."""
     peer = Peer()
     peer.session.submit(push().encode(), b"bearer secret-token")
     peer.exchange()

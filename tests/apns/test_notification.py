@@ -1,4 +1,4 @@
-"""Notification rules, checked before anything is sent (reference §2, §3)."""
+"""Notification rules, checked before anything is sent (docs/apns.md §2, §3)."""
 
 from __future__ import annotations
 

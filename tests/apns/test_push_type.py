@@ -1,4 +1,4 @@
-"""Push types: topic suffixes, priorities and payload limits (reference §2, §3)."""
+"""Push types: topic suffixes, priorities and payload limits (docs/apns.md §2, §3)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from ringpush.apns.reasons import Action, ApnsReason, action_for_status
 from ringpush.apns.result import NO_RESPONSE, ApnsResult
 from ringpush.apns.transport import TransportFailure
 
-# (status, reason, action) for every row of reference §5, written out independently of
+# (status, reason, action) for every row of docs/apns.md §5, written out independently of
 # the enum so a typo in either shows up.
 APPLE_TABLE: list[tuple[int, str, Action]] = [
     (400, "BadCollapseId", Action.FIX_REQUEST),
@@ -78,7 +78,7 @@ def test_connection_wedging_reasons_ask_for_a_new_connection(wire: str) -> None:
 
 
 def test_ordinary_rejections_keep_the_connection() -> None:
-    """Ordinary request failures don't close the connection (reference §6)."""
+    """Ordinary request failures don't close the connection (docs/apns.md §6)."""
     for wire in ("BadDeviceToken", "Unregistered", "PayloadTooLarge", "TooManyRequests"):
         reason = ApnsReason.parse(wire)
         assert reason is not None and not reason.reconnect
@@ -100,7 +100,7 @@ def test_unknown_reasons_are_classified_by_status(status: int, action: Action) -
 
 
 def test_result_for_410_exposes_the_millisecond_timestamp() -> None:
-    """The 410 timestamp is milliseconds since the epoch (reference §5)."""
+    """The 410 timestamp is milliseconds since the epoch (docs/apns.md §5)."""
     result = ApnsResult(
         apns_id="0a0b0c0d-0000-4000-8000-000000000001",
         status=410,

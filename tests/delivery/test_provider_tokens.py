@@ -1,5 +1,5 @@
 """One provider token per key for the whole deployment: instances on one database adopt
-the stored token, one of them signs the next, never two (reference §4)."""
+the stored token, one of them signs the next, never two (docs/apns.md §4)."""
 
 from __future__ import annotations
 

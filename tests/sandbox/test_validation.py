@@ -252,7 +252,7 @@ def test_any_even_length_token_is_accepted_once_issued(tokens: TokenRegistry) ->
 
 
 def test_token_of_the_other_environment_is_bad_device_token(tokens: TokenRegistry) -> None:
-    """A production token sent to the development host: 400 BadDeviceToken (reference §7)."""
+    """A production token sent to the development host: 400 BadDeviceToken (docs/apns.md §7)."""
     token = tokens.issue(BUNDLE, PushType.VOIP, Environment.PRODUCTION)
     assert reject(tokens, request(token)).reason is ApnsReason.BAD_DEVICE_TOKEN
     PushValidator(tokens, Environment.PRODUCTION).validate(request(token), b"{}", AllowAll())

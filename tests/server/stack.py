@@ -28,6 +28,7 @@ from ringpush.server.auth import Authenticator
 from ringpush.server.embedded import EmbeddedHttpServer
 from ringpush.server.rate_limits import DEFAULT_RATES, RateLimits, RateLimitSettings
 from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER, ServerState
+from tests.payload_contract import check_payloads
 
 ADMIN = {"Authorization": "Bearer rpa_" + "c" * 40}
 
@@ -148,6 +149,8 @@ async def running_stack(
         service = {"Authorization": f"Bearer {minted.json()['key']}"}
         try:
             yield Stack(http, sandbox, service, registry, trust)
+            # Whatever the test did, ringpush's own payloads kept to their contract.
+            check_payloads(record.payload for record in sandbox.notifications())
         finally:
             await server.stop()
             await engine.stop()

@@ -1,4 +1,4 @@
-"""Device token normalisation (reference §1).
+"""Device token normalisation (docs/apns.md §1).
 
 Apple says not to assume a token size (Live Activity tokens are 80 bytes), so a token is
 any non-empty, even-length hex string; it is stored and sent in lowercase.
@@ -23,7 +23,7 @@ def normalize_device_token(token: str) -> str:
     """
     cleaned = token.strip().strip("<>").replace(" ", "").lower()
     if not cleaned:
-        # What APNs answers for a request without one (reference §3).
+        # What APNs answers for a request without one (docs/apns.md §3).
         raise InvalidDeviceToken("device token is empty", ApnsReason.MISSING_DEVICE_TOKEN)
     if len(cleaned) > MAX_TOKEN_HEX_LENGTH:
         raise InvalidDeviceToken(

@@ -1,4 +1,4 @@
-"""APS environments and Apple's hosts for them (reference §1)."""
+"""APS environments and Apple's hosts for them (docs/apns.md §1)."""
 
 from __future__ import annotations
 

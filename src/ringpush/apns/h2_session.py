@@ -37,7 +37,7 @@ from ringpush.apns.notification import PushRequest
 #: Our receive window: responses are tiny, but never make APNs wait on us.
 RECEIVE_WINDOW = 1 << 20
 #: Headers whose values change with every push: sent as literals so they do not churn
-#: APNs's small HPACK table (reference §6); ``:path`` and ``authorization`` are secrets too.
+#: APNs's small HPACK table (docs/apns.md §6); ``:path`` and ``authorization`` are secrets too.
 _UNINDEXED = frozenset({b"apns-id", b"apns-expiration", b"apns-collapse-id"})
 
 

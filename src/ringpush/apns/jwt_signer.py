@@ -1,4 +1,4 @@
-r"""Provider tokens (ES256 JWTs) for token-based APNs connections (reference §4).
+r"""Provider tokens (ES256 JWTs) for token-based APNs connections (docs/apns.md §4).
 
 Apple rejects a token whose ``iat`` is over an hour old (``ExpiredProviderToken``) and
 answers ``TooManyProviderTokenUpdates`` when a connection sees a new token within 20

@@ -1,4 +1,4 @@
-"""A notification as plain data, and the validated request it encodes to (reference §2, §3).
+"""A notification as plain data, and the validated request it encodes to (docs/apns.md §2, §3).
 
 ``Notification`` is what callers build; :meth:`Notification.encode` checks every rule APNs
 enforces and produces a :class:`PushRequest` — the exact path, headers and body that go on
@@ -121,7 +121,7 @@ class Notification:
         apns_id: str | None = None,
     ) -> Notification:
         """A VoIP push: topic ``<bundle>.voip``, priority 10, and by default expiration 0
-        so that a phone never rings for a call that is already over (reference §7)."""
+        so that a phone never rings for a call that is already over (docs/apns.md §7)."""
         return cls.for_app(
             bundle_id,
             PushType.VOIP,

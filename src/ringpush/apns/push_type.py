@@ -1,4 +1,4 @@
-"""APNs push types and the rules each one carries (reference §2, §3).
+"""APNs push types and the rules each one carries (docs/apns.md §2, §3).
 
 Every push type fixes the suffix of ``apns-topic``, the priorities APNs accepts and the
 payload limit. Keeping the rules on the enum means the client, the sandbox and the server

@@ -2,7 +2,7 @@
 
 Pairing each reason's wire text with its status and action in one enum (as Pushy's
 ``RejectionReason`` does) means the client's classification and the sandbox's answers
-come from the same table and cannot drift apart. Sources: reference §5.
+come from the same table and cannot drift apart. Sources: docs/apns.md §5.
 """
 
 from __future__ import annotations

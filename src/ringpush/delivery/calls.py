@@ -1,4 +1,4 @@
-"""Starting and ending calls: VoIP pushes only ever start one (reference §7).
+"""Starting and ending calls: VoIP pushes only ever start one (docs/apns.md §7).
 
 iOS makes an app report every VoIP push to CallKit as a new incoming call, so a call is
 started with one VoIP push per VoIP device of the callee, and ended without any VoIP push:
@@ -41,11 +41,17 @@ class CalleeHasNoDevices(Exception):
         self.user_id = user_id
 
 
+#: The version of the payload contract, ``ringpush/schemas/payloads-v1.json`` (see
+#: docs/payloads.md), carried in every payload ringpush writes.
+PAYLOAD_VERSION = 1
+
+
 def voip_payload(call: Call, sent_at: datetime) -> bytes:
     """What the app needs to report the call to CallKit at once."""
     body: dict[str, Any] = {
         "aps": {},
         "ringpush": {
+            "version": PAYLOAD_VERSION,
             "type": "incoming-call",
             "call_id": call.call_id,
             "caller": {"id": call.caller_id, "name": call.caller_name},
@@ -201,7 +207,12 @@ class CallService:
         devices = await self._registry.devices_of_user(
             call.app_id, call.callee_user_id, PushType.ALERT
         )
-        info = {"type": "call-ended", "call_id": call.call_id, "reason": str(call.end_reason)}
+        info = {
+            "version": PAYLOAD_VERSION,
+            "type": "call-ended",
+            "call_id": call.call_id,
+            "reason": str(call.end_reason),
+        }
         pushes: list[OutboxPush] = []
         missed = call.end_reason in (EndReason.CANCELED, EndReason.TIMEOUT)
         for device in devices:

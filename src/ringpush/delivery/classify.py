@@ -1,6 +1,6 @@
 """What delivery does with each APNs outcome: one table, one comment per row.
 
-Apple's rules (reference §5): never resend BadDeviceToken, DeviceTokenNotForTopic,
+Apple's rules (docs/apns.md §5): never resend BadDeviceToken, DeviceTokenNotForTopic,
 Unregistered, PayloadTooLarge unchanged; 429/5xx and dropped connections are temporary.
 ringpush adds one rule: BadDeviceToken is tried once on the other APS environment,
 because a token sent to the wrong host gets exactly that answer (a mis-built app).

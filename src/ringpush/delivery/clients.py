@@ -4,7 +4,7 @@ one place that turns an app into credentials, an endpoint and TLS settings.
 Both environments of an app share one provider-token signer: Apple wants one token per
 key, not one per connection or host. Given the registry's token store, the signers are
 *shared*: every instance of a deployment sends the stored token, and a new one is signed
-by whichever instance first finds it due, under the store's lock (reference §4).
+by whichever instance first finds it due, under the store's lock (docs/apns.md §4).
 """
 
 from __future__ import annotations

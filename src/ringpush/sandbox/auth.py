@@ -1,4 +1,4 @@
-"""Authentication of one HTTP/2 connection: the pluggable step of validation (reference §4).
+"""Authentication of one HTTP/2 connection: the pluggable step of validation (docs/apns.md §4).
 
 APNs authenticates per connection, either by the TLS client certificate or by the
 provider token in each request. Both keep state that outlives a request — the team a

@@ -33,7 +33,7 @@ from ringpush.sandbox.tokens import TokenRegistry
 
 log = logging.getLogger(__name__)
 
-#: iOS's threshold is unpublished (reference §7); ours, configurable per device.
+#: iOS's threshold is unpublished (docs/apns.md §7); ours, configurable per device.
 DEFAULT_MAX_REPORT_FAILURES = 3
 
 

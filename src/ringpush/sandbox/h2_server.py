@@ -4,7 +4,7 @@ It only translates: frames in, :meth:`SandboxCore.handle` per completed request,
 frames out. What makes it APNs-like rather than a generic h2 server:
 
 - SETTINGS advertises ``MAX_CONCURRENT_STREAMS = 1`` to a token connection and raises
-  it once a request has authenticated (reference §6); streams over the advertised
+  it once a request has authenticated (docs/apns.md §6); streams over the advertised
   limit get ``RST_STREAM REFUSED_STREAM``, which clients may safely resend.
 - The limit is enforced here, not by h2: h2 treats an excess stream as a connection
   error, while APNs (and RFC 9113 §5.1.2) refuses just the stream. So h2 is told a huge

@@ -1,4 +1,4 @@
-"""Verifying provider tokens as APNs does, cheaply enough for the hot path (reference §4).
+"""Verifying provider tokens as APNs does, cheaply enough for the hot path (docs/apns.md §4).
 
 A provider is told to reuse one token for up to an hour, so nearly every request
 carries a token already seen. The ECDSA check (tens of microseconds) is done once per

@@ -1,4 +1,4 @@
-"""Signing keys the sandbox accepts provider tokens from (reference §4).
+"""Signing keys the sandbox accepts provider tokens from (docs/apns.md §4).
 
 APNs knows every key by its 10-character key id, the team that owns it and, for the
 newer key model, the environment and topics it may be used for. The sandbox only ever

@@ -1,4 +1,4 @@
-"""APNs's answers as header blocks and bodies (reference §5).
+"""APNs's answers as header blocks and bodies (docs/apns.md §5).
 
 Success is ``:status 200`` with ``apns-id`` (and ``apns-unique-id`` in development) and
 no body. An error carries ``content-type: application/json``, ``apns-id`` and

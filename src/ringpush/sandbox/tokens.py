@@ -1,4 +1,4 @@
-"""Device tokens the sandbox has issued, as APNs knows them (reference §1, §7).
+"""Device tokens the sandbox has issued, as APNs knows them (docs/apns.md §1, §7).
 
 A real token is bound to one app, one push type family (PushKit tokens differ from
 UserNotifications tokens) and one environment, and it can go inactive when the app is
@@ -15,7 +15,7 @@ from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 
-#: Bytes in a token the sandbox issues; Apple's are usually 32 (reference §1).
+#: Bytes in a token the sandbox issues; Apple's are usually 32 (docs/apns.md §1).
 TOKEN_BYTES = 32
 
 

@@ -1,4 +1,4 @@
-"""Sans-IO validation of one push request: a chain of small checks (reference §2, §3, §6).
+"""Sans-IO validation of one push request: a chain of small checks (docs/apns.md §2, §3, §6).
 
 The order is Pushy's mock's (APNs's own is unknown): ``apns-id`` → method → topic →
 collapse id → (expiration) → priority → push type → path and token → authentication →
@@ -115,7 +115,7 @@ def check_topic(fields: dict[bytes, bytes]) -> str:
 
 
 def check_collapse_id(fields: dict[bytes, bytes]) -> None:
-    """At most 64 bytes (reference §2), of visible ASCII: the rule ringpush's client
+    """At most 64 bytes (docs/apns.md §2), of visible ASCII: the rule ringpush's client
     holds itself to (``Notification.encode``; a control character cannot travel in an
     HTTP/2 header value, a strict peer resets the stream), so the sandbox holds every
     client to it rather than let through what ringpush would never send."""
@@ -200,7 +200,7 @@ def check_device_token(
     answers tell whether a token exists).
 
     A token of the other environment is ``BadDeviceToken``, exactly what APNs answers
-    (reference §7); its ``Unregistered`` state only shows on its own host.
+    (docs/apns.md §7); its ``Unregistered`` state only shows on its own host.
     """
     issued = tokens.get(token)
     if issued is None or issued.environment is not environment:
