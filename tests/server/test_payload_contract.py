@@ -65,6 +65,9 @@ async def _every_kind(stack: Stack) -> None:
     assert ended.status_code == 200
     kinds = check_payloads(await _pushes(stack, 5))
     assert kinds == {"incoming-call": 2, "call-ended": 1, "missed-call": 2}
+    # The delivery log ties the end-of-call pushes to their call.
+    log = await stack.http.get("/v1/deliveries", headers=stack.service, params={"call_id": "c-2"})
+    assert sorted(d["push_type"] for d in log.json()) == ["alert", "alert", "voip"]
 
 
 def test_the_documented_examples_keep_to_the_contract() -> None:

@@ -1,5 +1,6 @@
 """APNs's answers to pushes, for the requests that wait on them (``POST /v1/calls``
-answers with each device's first outcome).
+answers with each device's first outcome) and for those that follow them all (the live
+delivery log, ``GET /v1/deliveries/events``).
 
 The instance that sent a push resolves its watchers in memory with the push's new row,
 so a waiting request reads nothing from the database. Other instances hear of it through
@@ -28,6 +29,24 @@ RECENT_ANSWERS = 10_000
 #: What a watcher gets: the push's row after the answer (this instance sent it), or None
 #: (another instance did: read the row).
 Answer = OutboxPush | None
+#: Answers a follower may fall behind by before the newest are dropped (and counted).
+FOLLOWER_BACKLOG = 10_000
+
+
+class Follower:
+    """One reader of every answer, in order: ``(push_id, answer)`` pairs. A reader too
+    slow to keep up loses the newest rather than holding memory without bound; ``lost``
+    counts them, so the reader can say so."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, Answer]] = asyncio.Queue(FOLLOWER_BACKLOG)
+        self.lost = 0
+
+    def offer(self, push_id: str, answer: Answer) -> None:
+        try:
+            self.queue.put_nowait((push_id, answer))
+        except asyncio.QueueFull:
+            self.lost += 1
 
 
 class PushAnswers:
@@ -37,6 +56,7 @@ class PushAnswers:
         self._recent: OrderedDict[str, Answer] = OrderedDict()
         self._to_announce: list[str] = []
         self._announcing: set[asyncio.Task[None]] = set()
+        self._followers: set[Follower] = set()
 
     async def listen(self) -> None:
         """Hear other instances' answers."""
@@ -51,6 +71,16 @@ class PushAnswers:
         else:
             self._watchers.setdefault(push_id, []).append(future)
         return future
+
+    def follow(self) -> Follower:
+        """Every answer from now on, this instance's and (told through the database's
+        notifications) the others'; :meth:`unfollow` when done."""
+        follower = Follower()
+        self._followers.add(follower)
+        return follower
+
+    def unfollow(self, follower: Follower) -> None:
+        self._followers.discard(follower)
 
     def unwatch(self, push_id: str, future: asyncio.Future[Answer]) -> None:
         """A watcher that gave up (its request timed out) is let go."""
@@ -110,3 +140,5 @@ class PushAnswers:
         for future in self._watchers.pop(push_id, ()):
             if not future.done():
                 future.set_result(answer)
+        for follower in self._followers:
+            follower.offer(push_id, answer)

@@ -236,6 +236,7 @@ class CallService:
                     push_type=kind,
                     priority=priority,
                     collapse_id=f"call-{call.call_id}"[:64],
+                    call_id=call.call_id,  # the delivery log ties it to its call
                     urgency=Urgency.CALL_FOLLOW_UP,
                 )
             )

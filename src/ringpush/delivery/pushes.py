@@ -11,7 +11,8 @@ from ringpush.apns.errors import InvalidNotification
 from ringpush.apns.notification import Notification, compact_json
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.queueing import Dispatcher, push_for_device
-from ringpush.registry.outbox_models import OutboxPush
+from ringpush.registry.models import Device
+from ringpush.registry.outbox_models import OutboxPush, Urgency
 from ringpush.registry.store import Registry
 
 #: A token only used to run the notification rules before anything is stored.
@@ -46,9 +47,11 @@ class PushService:
         priority: int | None = None,
         expiration: int | None = None,
         collapse_id: str | None = None,
+        device_id: str | None = None,
     ) -> list[OutboxPush]:
-        """Queue one push per device of ``push_type``; raises InvalidNotification first,
-        NoDevicesForPushType when there is no device to send to.
+        """Queue one push per device of ``push_type`` (only ``device_id``'s, when given);
+        raises InvalidNotification first, NoDevicesForPushType when there is no device
+        to send to.
 
         They are stored pending and claimed by the engine as lanes have room: a bulk
         sender cannot crowd out anything, however fast it posts."""
@@ -74,6 +77,7 @@ class PushService:
                 collapse_id=collapse_id,
             )
             for device in devices
+            if device_id in (None, device.device_id)
         ]
         if not pushes:
             raise NoDevicesForPushType(user_id, push_type)
@@ -81,5 +85,54 @@ class PushService:
         self._dispatcher.wake()
         return pushes
 
+    async def check_device(
+        self, *, app_id: str, user_id: str, device_id: str
+    ) -> list[tuple[Device, OutboxPush | None]]:
+        """Each registration of the device, with the silent push that checks its token
+        (alert tokens: a background push with priority 5, expiration 0 so that APNs does
+        not store it), or None for a token that only a push of its own type would test
+        (VoIP, complication, file provider). The engine answers it as any push: a
+        token of the other APS environment is tried there, a dead one is removed."""
+        devices = [
+            device
+            for device in await self._registry.devices_of_user(app_id, user_id)
+            if device.device_id == device_id
+        ]
+        if not devices:
+            raise UnknownDevice(device_id)
+        now = self._clock()
+        checks = [
+            (
+                device,
+                push_for_device(
+                    device,
+                    SILENT,
+                    now,
+                    push_type=PushType.BACKGROUND,
+                    priority=5,
+                    expiration=0,
+                    collapse_id="ringpush-token-check",
+                    urgency=Urgency.CALL_FOLLOW_UP,
+                )
+                if device.push_type is PushType.ALERT
+                else None,
+            )
+            for device in devices
+        ]
+        sent = [push for _, push in checks if push is not None]
+        if sent:
+            await self._registry.outbox.enqueue(sent)
+            self._dispatcher.wake()
+        return checks
+
 
 __all__ = ["InvalidNotification", "NoDevicesForPushType", "PushService"]
+
+
+#: A silent push: what a token check sends to an alert token (never a VoIP push, which
+#: iOS would have to show as a call).
+SILENT = compact_json({"aps": {"content-available": 1}})
+
+
+class UnknownDevice(Exception):
+    """No registration of that device for that user."""

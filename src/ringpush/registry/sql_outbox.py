@@ -333,6 +333,7 @@ class SqlOutbox:
         apns_id: str | None = None,
         limit: int = 500,
     ) -> list[OutboxPush]:
+        """The newest ``limit`` pushes that match, oldest first."""
         clauses: list[str] = []
         args: list[Any] = []
         for column, value in (
@@ -349,7 +350,8 @@ class SqlOutbox:
         return [
             self._push(row)
             for row in await self._db.fetchall(
-                f"SELECT * FROM outbox{where} ORDER BY created_us LIMIT ?",  # noqa: S608
+                f"SELECT * FROM (SELECT * FROM outbox{where} ORDER BY created_us DESC"  # noqa: S608
+                " LIMIT ?) AS newest ORDER BY created_us",
                 (*args, limit),
             )
         ]

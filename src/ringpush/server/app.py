@@ -12,8 +12,8 @@ from ringpush.server.body_limit import BodyLimit
 from ringpush.server.errors import component_schemas, install_error_handlers
 from ringpush.server.openapi_links import add_links
 from ringpush.server.principals import authenticate
-from ringpush.server.routes import apps, calls, devices, health, pushes
-from ringpush.server.schemas import CallEventOut, ErrorOut
+from ringpush.server.routes import apps, calls, console, devices, health, pushes
+from ringpush.server.schemas import CallEventOut, DeliveryOut, ErrorOut
 from ringpush.server.state import ServerState
 
 
@@ -32,6 +32,7 @@ def create_app(state: ServerState) -> FastAPI:
     api.state.ringpush = state
     install_error_handlers(api, authenticate)
     api.include_router(health.router)
+    api.include_router(console.router)
     api.include_router(apps.router)
     api.include_router(devices.router)
     if state.calls is not None and state.pushes is not None and state.engine is not None:
@@ -59,7 +60,9 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
         spec = get_openapi(title=api.title, version=api.version, routes=api.routes)
         components = spec.setdefault("components", {})
         components["securitySchemes"] = {"bearer": BEARER}
-        components.setdefault("schemas", {}).update(component_schemas(ErrorOut, CallEventOut))
+        components.setdefault("schemas", {}).update(
+            component_schemas(ErrorOut, CallEventOut, DeliveryOut)
+        )
         spec["security"] = [{"bearer": []}]
         add_links(spec)
         api.openapi_schema = spec

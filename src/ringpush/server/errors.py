@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringpush.delivery.calls import CalleeHasNoDevices, CallExists
-from ringpush.delivery.pushes import NoDevicesForPushType
+from ringpush.delivery.pushes import NoDevicesForPushType, UnknownDevice
 from ringpush.logs import Throttled
 from ringpush.registry.store import DatabaseUnavailable, TokenHeldElsewhere, TooManyDevices
 from ringpush.server.error_codes import ErrorCode
@@ -102,6 +102,8 @@ def domain_error(exc: Exception) -> ApiError | None:
             f"user {exc.user_id!r} has no device registered for {exc.push_type.value}"
             " pushes; nothing was stored",
         )
+    if isinstance(exc, UnknownDevice):
+        return ApiError(ErrorCode.UNKNOWN_DEVICE, f"no device {exc.args[0]!r} of this user")
     if isinstance(exc, TooManyDevices):
         return ApiError(ErrorCode.TOO_MANY_DEVICES, str(exc))
     if isinstance(exc, TokenHeldElsewhere):
@@ -123,6 +125,7 @@ def install_error_handlers(
         CallExists,
         CalleeHasNoDevices,
         NoDevicesForPushType,
+        UnknownDevice,
         TooManyDevices,
         TokenHeldElsewhere,
     ):

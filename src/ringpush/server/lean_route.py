@@ -23,8 +23,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from ringpush.server.errors import SCHEMA_REF_TEMPLATE, error_responses
-from ringpush.server.principals import Service, service_of, state_of
+from ringpush.server.principals import APP_QUERY_DESCRIPTION, Service, service_of, state_of
 from ringpush.server.rate_limits import RateLimiter, RateLimits
+from ringpush.server.schemas import ID_PATTERN
 from ringpush.server.state import ServerState
 
 M = TypeVar("M", bound=BaseModel)
@@ -91,9 +92,19 @@ def documented(
             **error_responses(*errors),
         },
         "openapi_extra": {
+            # Read by :func:`admit` (``service_of``), not by FastAPI: declared here.
+            "parameters": [
+                {
+                    "name": "app_id",
+                    "in": "query",
+                    "required": False,
+                    "description": APP_QUERY_DESCRIPTION,
+                    "schema": {"type": "string", "pattern": ID_PATTERN},
+                }
+            ],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": schema}},
-            }
+            },
         },
     }

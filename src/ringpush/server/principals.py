@@ -4,13 +4,16 @@ or the request is refused with 401/403 before the handler runs."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from ringpush.server.auth import Principal, Role, forbidden
 from ringpush.server.errors import ApiError
+from ringpush.server.schemas import ID_PATTERN
 from ringpush.server.state import ServerState
 
 
@@ -95,19 +98,53 @@ async def operator(caller: Caller) -> Operator:
     return Operator()
 
 
-async def service(caller: Caller) -> Service:
-    return _require_service(caller)
+#: The query parameter with which the operator acts for one app where a route takes a
+#: service key (the console places test calls and sends test pushes this way).
+APP_QUERY_DESCRIPTION = (
+    "With the operator key: the app to act for. A service key acts for its own app"
+    " (another app here is 403)."
+)
+AppQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description=APP_QUERY_DESCRIPTION)]
+ID_REGEX = re.compile(ID_PATTERN)
+NEEDS_SERVICE = "this call needs the calling service's API key (or the operator key and ?app_id=)"
+
+
+def _acting_service(caller: Principal, app_id: str | None) -> Service | None:
+    """The app ``caller`` acts for: a service key's own, or the operator's ``app_id``."""
+    if caller.role is Role.OPERATOR:
+        return Service(app_id) if app_id is not None else None
+    found = _service(caller)
+    if found is not None and app_id not in (None, found.app_id):
+        raise forbidden("a service key acts only for its own app")
+    return found
+
+
+async def service(caller: Caller, app_id: AppQuery = None) -> Service:
+    found = _acting_service(caller, app_id)
+    if found is None:
+        raise forbidden(NEEDS_SERVICE)
+    return found
 
 
 async def service_of(request: Request) -> Service:
-    """:func:`service` for a lean route (:mod:`ringpush.server.lean_route`)."""
-    return _require_service(await authenticate(request))
-
-
-def _require_service(caller: Principal) -> Service:
-    found = _service(caller)
+    """:func:`service` for a lean route (:mod:`ringpush.server.lean_route`), which reads
+    its query itself."""
+    caller = await authenticate(request)
+    app_id = request.query_params.get("app_id")
+    if app_id is not None and not ID_REGEX.fullmatch(app_id):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_pattern_mismatch",
+                    "loc": ("query", "app_id"),
+                    "msg": f"String should match pattern '{ID_PATTERN}'",
+                    "input": app_id,
+                }
+            ]
+        )
+    found = _acting_service(caller, app_id)
     if found is None:
-        raise forbidden("this call needs the calling service's API key")
+        raise forbidden(NEEDS_SERVICE)
     return found
 
 
@@ -118,10 +155,12 @@ async def user(caller: Caller) -> User:
     return found
 
 
-async def service_or_user(caller: Caller) -> Service | User:
-    found = _service(caller) or _user(caller)
+async def service_or_user(caller: Caller, app_id: AppQuery = None) -> Service | User:
+    found = _acting_service(caller, app_id) or _user(caller)
     if found is None:
-        raise forbidden("this call needs the calling service's API key")
+        raise forbidden(NEEDS_SERVICE)
+    if isinstance(found, User) and app_id not in (None, found.app_id):
+        raise forbidden("a user token acts only for its own app")
     return found
 
 

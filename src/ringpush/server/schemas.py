@@ -182,6 +182,7 @@ class CallIn(Strict):
 
 class DeliveryOut(BaseModel):
     push_id: str
+    app_id: str
     call_id: str | None
     user_id: str
     device_id: str
@@ -192,6 +193,18 @@ class DeliveryOut(BaseModel):
     attempts: int
     status: int | None
     reason: str | None
+    updated_at: datetime
+
+
+class TokenCheckOut(BaseModel):
+    """What a token check found for one registration of a device."""
+
+    device_id: str
+    push_type: PushType
+    environment: Environment = Field(description="where the token works, when it does")
+    valid: bool | None = Field(description="None: not known (not checked, or no answer yet)")
+    verdict: str
+    apns_id: str | None = Field(description="the silent push that checked it, if one went")
 
 
 class CallOut(BaseModel):
@@ -229,6 +242,9 @@ class DeviceActionIn(Strict):
 
 class PushIn(Strict):
     user_id: str = Field(pattern=_ID)
+    device_id: str | None = Field(
+        default=None, pattern=_ID, description="only this device of the user (a test push)"
+    )
     push_type: PushType
     payload: dict[str, object]
     priority: int | None = Field(default=None, description="10, 5 or 1; default per type")

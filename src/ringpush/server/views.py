@@ -40,6 +40,7 @@ def device_out(device: Device) -> DeviceOut:
 def delivery_out(push: OutboxPush) -> DeliveryOut:
     return DeliveryOut(
         push_id=push.push_id,
+        app_id=push.app_id,
         call_id=push.call_id,
         user_id=push.user_id,
         device_id=push.device_id,
@@ -50,6 +51,7 @@ def delivery_out(push: OutboxPush) -> DeliveryOut:
         attempts=push.attempts,
         status=push.status,
         reason=push.reason,
+        updated_at=push.updated_at,
     )
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from operator import attrgetter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from ringpush.apns.errors import PayloadTooLarge
 from ringpush.delivery.calls import CallService, call_event
@@ -20,9 +18,16 @@ from ringpush.server.auth import Role, forbidden
 from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import (
     COMMON_ERRORS,
-    SCHEMA_REF_TEMPLATE,
     ApiError,
     error_responses,
+)
+from ringpush.server.event_stream import (
+    KEEPALIVE,
+    KEEPALIVE_SECONDS,
+    EventStream,
+    counted,
+    documented_events,
+    sse,
 )
 from ringpush.server.lean_route import admit, documented, json_response
 from ringpush.server.principals import (
@@ -37,8 +42,6 @@ from ringpush.server.schemas import ID_PATTERN, CallEndIn, CallIn, CallOut, Devi
 from ringpush.server.state import ServerState
 from ringpush.server.views import call_out
 
-#: Comment lines keep idle event streams open through proxies.
-KEEPALIVE_SECONDS = 15.0
 #: How long POST /v1/calls (and POST /v1/pushes) wait for APNs's first answers.
 FIRST_ANSWER_WAIT_SECONDS = 3.0
 
@@ -84,10 +87,6 @@ async def own_device(state: ServerState, me: User, device_id: str) -> None:
         raise ApiError(ErrorCode.UNKNOWN_DEVICE, f"no device {device_id!r} of this user")
 
 
-def _sse(event: dict[str, object]) -> bytes:
-    return b"event: call\ndata: " + json.dumps(event).encode() + b"\n\n"
-
-
 @router.post("/v1/calls", **documented(CallIn, CallOut, 201, 409))
 async def start_call(request: Request) -> Response:
     """Ring every VoIP device of the callee; answers per device (apns-id, outcome).
@@ -125,34 +124,15 @@ async def get_call(call_id: CallId, who: AsServiceOrUser, state: State) -> CallO
     return call_out(call, await state.registry.outbox.query(app_id=call.app_id, call_id=call_id))
 
 
-class EventStream(StreamingResponse):
-    media_type = "text/event-stream"
-
-
-#: Each event of the stream, as OpenAPI 3.1 documents a server-sent event: ``event: call``
-#: with a :class:`CallEventOut` as JSON in its ``data`` (``: keep-alive`` comments between).
-EVENTS = {
-    EventStream.media_type: {
-        "schema": {
-            "type": "object",
-            "required": ["event", "data"],
-            "properties": {
-                "event": {"const": "call"},
-                "data": {
-                    "type": "string",
-                    "contentMediaType": "application/json",
-                    "contentSchema": {"$ref": SCHEMA_REF_TEMPLATE.format(model="CallEventOut")},
-                },
-            },
-        }
-    }
-}
-
-
 @router.get(
     "/v1/calls/{call_id}/events",
     response_class=EventStream,
-    responses={200: {"description": "Server-sent events, one per state", "content": EVENTS}},
+    responses={
+        200: {
+            "description": "Server-sent events, one per state",
+            "content": documented_events("call", "CallEventOut"),
+        }
+    },
 )
 async def call_events(
     call_id: CallId,
@@ -166,33 +146,12 @@ async def call_events(
     call = await visible_call(state, who, call_id)
     registry = state.registry
     holder = f"{who.app_id}/{who.user_id}" if isinstance(who, User) else None
-    if holder is not None and state.open_streams[holder] >= state.max_event_streams_per_user:
-        raise ApiError(
-            ErrorCode.TOO_MANY_STREAMS,
-            f"this user already follows {state.max_event_streams_per_user} event streams,"
-            " the most allowed: close one first",
-            headers={"Retry-After": "1"},
-        )
-
-    async def stream() -> AsyncIterator[bytes]:
-        # Counted while it runs (a stream whose client left before it started never
-        # runs, and is never counted).
-        if holder is not None:
-            state.open_streams[holder] += 1
-        try:
-            async for chunk in events():
-                yield chunk
-        finally:
-            if holder is not None:
-                state.open_streams[holder] -= 1
-                if state.open_streams[holder] <= 0:
-                    del state.open_streams[holder]
 
     async def events() -> AsyncIterator[bytes]:
         async with calls.events.subscribe(call.app_id, call_id, device_id) as queue:
             current = await registry.calls.get(call.app_id, call_id)
             assert current is not None
-            yield _sse(call_event(current))
+            yield sse("call", call_event(current))
             if current.state is not CallState.RINGING:
                 return
             while True:
@@ -204,17 +163,17 @@ async def call_events(
                     # so look at it on every keep-alive.
                     latest = await registry.calls.get(call.app_id, call_id)
                     if latest is not None and latest.state is not CallState.RINGING:
-                        yield _sse(call_event(latest))
+                        yield sse("call", call_event(latest))
                         return
-                    yield b": keep-alive\n\n"
+                    yield KEEPALIVE
                     continue
                 if event is None:  # this instance is stopping: reconnect elsewhere
                     return
-                yield _sse(event)
+                yield sse("call", event)
                 if event["state"] != CallState.RINGING.value:
                     return
 
-    return EventStream(stream())
+    return counted(state, holder, events())
 
 
 @router.post("/v1/calls/{call_id}/end", response_model=CallOut)
