@@ -7,13 +7,20 @@ STATE := .ringpush
 
 .PHONY: run test lint typecheck unit bench clean system-packages
 
-$(STAMP): pyproject.toml
+# `make run` installs what running needs; `make test` adds the dev tools.
+RUN_STAMP := $(VENV)/.installed-run
+
+$(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/ringpush run --state-dir $(STATE)
 
 lint: $(STAMP)

@@ -28,12 +28,7 @@ KEY = ADMIN["Authorization"].removeprefix("Bearer ")
 async def populate(stack: Stack) -> None:
     bob = await stack.user("bob")
     await stack.device(bob, "iphone")
-    token = stack.sandbox.issue_token("com.example.app", PushType.ALERT)
-    await stack.http.put(
-        "/v1/devices/iphone",
-        headers=bob,
-        json={"token": token, "push_type": "alert", "environment": "development"},
-    )
+    await stack.device(bob, "iphone", PushType.ALERT)
     alice = await stack.user("alice")
     await stack.device(alice, "ipad")
 

@@ -6,12 +6,14 @@ Bad input gets one clear line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from ringpush.apns.credentials import (
     CertificateCredentials,
@@ -25,12 +27,56 @@ from ringpush.apns.notification import Notification, parse_push_type
 from ringpush.logs import configure_logging
 from ringpush.server.settings import BY_NAME as SETTINGS_BY_NAME
 
+
+class _FlagsAsFlags:
+    """Help that shows a boolean flag as a flag: Typer would print ``<bool>`` beside
+    ``--once`` or ``--help``, as if it took a value."""
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False):  # Typer's own options are not click's
+                param.metavar = ""
+        return params
+
+
+class Group(_FlagsAsFlags, TyperGroup):
+    pass
+
+
+class Command(_FlagsAsFlags, TyperCommand):
+    pass
+
+
 app = typer.Typer(
+    cls=Group,
     help="ringpush: wake phones for calls over APNs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+command = functools.partial(app.command, cls=Command)
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from ringpush import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """ringpush: wake phones for calls over APNs."""
+
 
 #: Exit code for bad input (wrong flag values, unreadable files, invalid pushes).
 EXIT_BAD_INPUT = 2
@@ -49,7 +95,7 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command()
+@command()
 def version() -> None:
     """Print the ringpush version."""
     from ringpush import __version__
@@ -57,7 +103,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-@app.command()
+@command()
 def keygen(
     out: Annotated[Path, typer.Option(help="Directory to write AuthKey_<KEYID>.p8 into.")],
     team_id: Annotated[
@@ -105,7 +151,7 @@ def _credentials(
     return TokenCredentials.from_p8_file(key_file, key_id, team_id)
 
 
-@app.command()
+@command()
 def send(
     bundle_id: Annotated[str, typer.Option(help="The app's bundle id.")],
     token: Annotated[str, typer.Option(help="Device token, hex.")],
@@ -194,7 +240,7 @@ def send(
     raise typer.Exit(asyncio.run(run()))
 
 
-@app.command()
+@command()
 def sandbox(
     port: Annotated[int, typer.Option(help="APNs port (0 picks a free one).")] = 2197,
     control_port: Annotated[
@@ -281,7 +327,18 @@ def _setting(name: str) -> typer.models.OptionInfo:
     return option
 
 
-@app.command()
+#: ``serve --help``: where the two secrets come from (never from flags).
+SERVE_HELP = (
+    "Run the ringpush server: HTTP API, delivery engine, ring timer.\n\n"
+    "Secrets come from the environment or the state dir, never from flags:"
+    " RINGPUSH_ADMIN_KEY is the operator key (at least 32 characters; without it one is"
+    " made in <state-dir>/admin.key, mode 0600); RINGPUSH_SECRET_KEY is the master key"
+    " that seals device tokens and signing keys (base64 of 32 bytes; without it"
+    " <state-dir>/secret.json, mode 0600)."
+)
+
+
+@command(help=SERVE_HELP)
 def serve(
     host: Annotated[str | None, _setting("host")] = None,
     port: Annotated[int | None, _setting("port")] = None,
@@ -373,7 +430,7 @@ def serve(
     run_loop(run())
 
 
-@app.command("run")
+@command("run")
 def run_command(
     state_dir: Annotated[
         Path, typer.Option(help="Where the database and key files are kept.")
@@ -401,7 +458,7 @@ def run_command(
     raise typer.Exit(0 if ok else EXIT_NOT_SENT)
 
 
-@app.command()
+@command()
 def demo(
     step_timeout: Annotated[
         float, typer.Option(help="Seconds each step may take before the demo fails.")

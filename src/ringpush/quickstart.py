@@ -15,6 +15,9 @@ from ringpush.apns.push_type import PushType
 from ringpush.local_stack import DEMO_APP_ID, DEMO_BUNDLE_ID, LocalStack
 from ringpush.sandbox import serve_forever
 
+#: The device id of bob's simulated phone, which every run registers anew.
+SIMULATED_PHONE = "bobs-phone"
+
 
 async def run_local(
     state_dir: Path,
@@ -48,15 +51,29 @@ async def run_local(
         user_token = await stack.user_token("bob")
         phone = sandbox.issue_token(DEMO_BUNDLE_ID, PushType.VOIP, Environment.DEVELOPMENT)
         await stack.http.put(
-            "/v1/devices/bobs-phone",
+            f"/v1/devices/{SIMULATED_PHONE}",
             headers={"Authorization": f"Bearer {user_token}"},
             json={"token": phone, "push_type": "voip", "environment": "development"},
         )
-        call = await stack.start_call("bob", "alice", "Alice")
-        deliveries = call.get("deliveries", [])
-        ok = bool(deliveries) and all(d["status"] == 200 for d in deliveries)
-        for d in deliveries:
-            say(f"Rang bob's simulated phone: apns-id {d['apns_id']}: {d['status']} ({d['state']})")
+        # Devices registered by hand (an earlier run's curl examples, a real phone) are
+        # bob's too: a call would ring them, so the first call only goes when the
+        # simulated phone is bob's only device.
+        others = sorted({d["device_id"] for d in await stack.devices_of("bob")} - {SIMULATED_PHONE})
+        ok = True
+        if others:
+            say(
+                f"Not ringing bob: he has devices registered by hand ({', '.join(others)});"
+                " place a call yourself (POST /v1/calls)."
+            )
+        else:
+            call = await stack.start_call("bob", "alice", "Alice")
+            deliveries = call.get("deliveries", [])
+            ok = bool(deliveries) and all(d["status"] == 200 for d in deliveries)
+            for d in deliveries:
+                say(
+                    f"Rang bob's simulated phone: apns-id {d['apns_id']}:"
+                    f" {d['status']} ({d['state']})"
+                )
         say(f"  demo app {DEMO_APP_ID!r} ({DEMO_BUNDLE_ID}); service key: {stack.service_key}")
         say(f"  user token for bob: {user_token}")
         say(f"  accepted pushes: curl -s {sandbox.control_url}/notifications")

@@ -25,13 +25,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with running_stack(f"sqlite:///{tmp_path / 'console.db'}") as running:
         bob = await running.user("bob")
         await running.device(bob, "phone")
-        token = running.sandbox.issue_token("com.example.app", PushType.ALERT)
-        registered = await running.http.put(
-            "/v1/devices/ipad",
-            headers=bob,
-            json={"token": token, "push_type": "alert", "environment": "development"},
-        )
-        assert registered.status_code == 201
+        await running.device(bob, "ipad", PushType.ALERT)
         yield running
 
 

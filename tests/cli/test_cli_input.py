@@ -117,3 +117,26 @@ def test_every_command_has_help() -> None:
         done = ringpush(command, "--help")
         assert done.returncode == 0, command
         assert "Usage" in done.stdout
+
+
+def test_version_is_a_flag_too() -> None:
+    from ringpush import __version__
+
+    done = ringpush("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == __version__
+
+
+def test_help_shows_boolean_flags_as_flags() -> None:
+    for command in ((), ("run",), ("demo",), ("serve",)):
+        done = ringpush(*command, "--help")
+        assert done.returncode == 0, command
+        assert "--help" in done.stdout
+        assert "<bool>" not in done.stdout, command
+
+
+def test_serve_help_says_where_the_secrets_come_from() -> None:
+    done = ringpush("serve", "--help")
+    text = " ".join(done.stdout.split())
+    assert "RINGPUSH_ADMIN_KEY" in text
+    assert "RINGPUSH_SECRET_KEY" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ringpush.local_stack import LocalStack
+from ringpush.quickstart import run_local
 from tests.cli.command import ringpush
 
 
@@ -117,3 +120,44 @@ def test_run_once_sends_a_first_voip_push(tmp_path: Path) -> None:
     assert ": 200 (delivered)" in done.stdout
     assert (tmp_path / "ringpush.db").exists()
     assert (tmp_path / "admin.key").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_second_run_never_rings_devices_registered_by_hand(tmp_path: Path) -> None:
+    ports = {"port": 0, "sandbox_port": 0, "control_port": 0}
+    first: list[str] = []
+    assert await run_local(tmp_path, **ports, say=first.append, serve=False)
+    assert any(line.startswith("Rang bob's simulated phone") for line in first)
+    # bob's real phone, registered by hand between two runs.
+    async with LocalStack(tmp_path) as stack:  # any free ports
+        token = await stack.user_token("bob")
+        registered = await stack.http.put(
+            "/v1/devices/hand-phone",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"token": "ab" * 32, "push_type": "voip", "environment": "production"},
+        )
+        assert registered.status_code == 201
+    second: list[str] = []
+    assert await run_local(tmp_path, **ports, say=second.append, serve=False)
+    assert not any(line.startswith("Rang") for line in second)
+    assert any("Not ringing bob" in line and "hand-phone" in line for line in second)
+
+
+def test_ctrl_c_on_run_stops_cleanly_with_exit_0(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringpush", "run", "--state-dir", str(tmp_path),
+         "--port", "0", "--sandbox-port", "0", "--control-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("Serving until Ctrl-C."):
+                break
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(20)
+    finally:
+        proc.kill()
+    assert proc.stderr is not None
+    errors = proc.stderr.read()
+    assert code == 0, errors
+    assert "Traceback" not in errors

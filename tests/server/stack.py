@@ -75,10 +75,12 @@ class Stack:
         )
         assert started.status_code == 201, started.text
 
-    async def device(self, user: dict[str, str], device_id: str) -> str:
-        """A new VoIP device (201); returns its token."""
-        token = self.token()
-        response = await self.put_device(user, device_id, token, PushType.VOIP)
+    async def device(
+        self, user: dict[str, str], device_id: str, push_type: PushType = PushType.VOIP
+    ) -> str:
+        """A new registration of ``device_id`` for ``push_type`` (201); returns its token."""
+        token = self.token(push_type)
+        response = await self.put_device(user, device_id, token, push_type)
         assert response.status_code == 201, response.text
         return token
 

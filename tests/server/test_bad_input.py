@@ -4,6 +4,7 @@ naming the field, never a 500, on SQLite and on PostgreSQL, and nothing stored."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,3 +122,18 @@ async def test_a_caller_without_a_credential_hears_401_whatever_its_body(
     # with its credential, the same body gets what is wrong with it
     answered = await post_raw(stack, "/v1/calls", stack.service, body)
     assert answered.status_code == status, answered.text
+
+
+async def test_a_422_names_every_invalid_field_and_asks_for_json(tmp_path: Path) -> None:
+    async with running_stack(f"sqlite:///{tmp_path / 'fields.db'}") as stack:
+        bob = await stack.user("bob")
+        both = await stack.http.put("/v1/devices/phone", headers=bob, json={"push_type": "x"})
+        form = await stack.http.put("/v1/devices/phone", headers=bob, content=b"token=ab")
+        call = await stack.http.post("/v1/calls", headers=stack.service, content=b"callee=bob")
+    message = both.json()["error"]["message"]
+    assert both.status_code == 422
+    assert "token" in message and "push_type" in message and "environment" in message
+    assert form.status_code == 422
+    assert "JSON object" in form.json()["error"]["message"]
+    assert call.status_code == 400
+    assert "Content-Type: application/json" in call.json()["error"]["message"]

@@ -183,17 +183,6 @@ async def test_push_rules_are_checked_before_queueing(stack: Stack) -> None:
     assert big.status_code == 413
 
 
-async def alert_device(stack: Stack, user: dict[str, str], device_id: str) -> str:
-    token = stack.sandbox.issue_token("com.example.app", PushType.ALERT)
-    response = await stack.http.put(
-        f"/v1/devices/{device_id}",
-        headers=user,
-        json={"token": token, "push_type": "alert", "environment": "development"},
-    )
-    assert response.status_code == 201
-    return token
-
-
 async def test_answering_on_one_device_stops_the_others_through_call_events(
     stack: Stack,
 ) -> None:
@@ -203,8 +192,8 @@ async def test_answering_on_one_device_stops_the_others_through_call_events(
     bob = await stack.user("bob")
     await stack.device(bob, "phone")
     await stack.device(bob, "ipad")
-    await alert_device(stack, bob, "phone")
-    mac = await alert_device(stack, bob, "mac")
+    await stack.device(bob, "phone", PushType.ALERT)
+    mac = await stack.device(bob, "mac", PushType.ALERT)
     started = await stack.http.post(
         "/v1/calls",
         headers=stack.service,
@@ -251,7 +240,7 @@ async def test_answering_on_one_device_stops_the_others_through_call_events(
 async def test_a_canceled_call_leaves_a_missed_call_alert(stack: Stack) -> None:
     bob = await stack.user("bob")
     await stack.device(bob, "phone")
-    alert = await alert_device(stack, bob, "phone")
+    alert = await stack.device(bob, "phone", PushType.ALERT)
     await stack.http.post(
         "/v1/calls",
         headers=stack.service,

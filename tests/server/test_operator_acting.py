@@ -10,17 +10,7 @@ from pathlib import Path
 import httpx
 
 from ringpush.apns.push_type import PushType
-from tests.server.stack import ADMIN, Stack, running_stack
-
-
-async def _alert_device(stack: Stack, user: dict[str, str], device_id: str) -> None:
-    token = stack.sandbox.issue_token("com.example.app", PushType.ALERT)
-    registered = await stack.http.put(
-        f"/v1/devices/{device_id}",
-        headers=user,
-        json={"token": token, "push_type": "alert", "environment": "development"},
-    )
-    assert registered.status_code == 201
+from tests.server.stack import ADMIN, running_stack
 
 
 async def test_the_operator_places_reads_and_ends_a_call_for_an_app(database_url: str) -> None:
@@ -67,7 +57,7 @@ async def test_the_operator_places_reads_and_ends_a_call_for_an_app(database_url
 async def test_the_live_delivery_log_shows_each_answer(tmp_path: Path) -> None:
     async with running_stack(f"sqlite:///{tmp_path / 'log.db'}") as stack:
         bob = await stack.user("bob")
-        await _alert_device(stack, bob, "ipad")
+        await stack.device(bob, "ipad", PushType.ALERT)
         seen: list[dict[str, object]] = []
         opened = asyncio.Event()
 

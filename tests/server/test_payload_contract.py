@@ -19,17 +19,6 @@ from tests.server.stack import Stack, running_stack
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "payloads.md"
 
 
-async def _alert_device(stack: Stack, user: dict[str, str], device_id: str) -> str:
-    token = stack.sandbox.issue_token("com.example.app", PushType.ALERT)
-    response = await stack.http.put(
-        f"/v1/devices/{device_id}",
-        headers=user,
-        json={"token": token, "push_type": "alert", "environment": "development"},
-    )
-    assert response.status_code == 201
-    return token
-
-
 async def _pushes(stack: Stack, count: int) -> list[object]:
     for _ in range(300):
         if len(stack.sandbox.notifications()) >= count:
@@ -46,8 +35,8 @@ async def test_every_kind_of_payload_keeps_to_the_contract(database_url: str) ->
 async def _every_kind(stack: Stack) -> None:
     bob = await stack.user("bob")
     await stack.device(bob, "phone")
-    await _alert_device(stack, bob, "phone")
-    await _alert_device(stack, bob, "ipad")
+    await stack.device(bob, "phone", PushType.ALERT)
+    await stack.device(bob, "ipad", PushType.ALERT)
     # A call answered on the phone: the iPad (not following the events) is told.
     call = {"caller_id": "alice", "caller_name": "Alice", "callee_user_id": "bob"}
     first = {**call, "call_id": "c-1", "video": True, "data": {"room": "r-1"}}

@@ -6,7 +6,8 @@ Validation errors name the field; nothing a client sends may produce a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -86,6 +87,23 @@ def _field(location: tuple[object, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+NOT_JSON = "request body is not valid JSON: send a JSON object, with Content-Type: application/json"
+#: What pydantic says of a body that is not a JSON object (a form, a string, a list).
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "model_type", "dict_type"})
+
+
+def _every_field(errors: Sequence[Any]) -> str:
+    """Every invalid field, each named, in one message (the first one first)."""
+    parts: list[str] = []
+    for error in errors:
+        field = _field(tuple(error.get("loc", ())))
+        if field == "body" and error.get("type") in _NOT_AN_OBJECT:
+            parts.append("body: a JSON object is needed, with Content-Type: application/json")
+        else:
+            parts.append(f"{field}: {error.get('msg', 'is invalid')}")
+    return "; ".join(dict.fromkeys(parts)) or "body: is invalid"
+
+
 def domain_error(exc: Exception) -> ApiError | None:
     """The API's answer to an exception of the delivery layer, in one place."""
     if isinstance(exc, CallExists):
@@ -160,17 +178,12 @@ def install_error_handlers(
                     headers=refused.headers,
                 )
         first = exc.errors()[0] if exc.errors() else {}
-        location = tuple(first.get("loc", ()))
         kind = str(first.get("type", "invalid"))
         if kind == "json_invalid":
             malformed = ErrorCode.MALFORMED_JSON
-            return JSONResponse(
-                error_body(malformed, "request body is not valid JSON"), malformed.status
-            )
-        field = _field(location)
-        message = f"{field}: {first.get('msg', 'is invalid')}"
+            return JSONResponse(error_body(malformed, NOT_JSON), malformed.status)
         code = ErrorCode.MISSING_FIELD if kind == "missing" else ErrorCode.INVALID_FIELD
-        return JSONResponse(error_body(code, message), code.status)
+        return JSONResponse(error_body(code, _every_field(exc.errors())), code.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
