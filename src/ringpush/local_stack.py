@@ -43,7 +43,9 @@ class LocalStack:
         self.state_dir = state_dir
         self.app_id = app_id
         self.bundle_id = bundle_id
-        self.sandbox = Sandbox()
+        # The sandbox keeps its CA, ports, keys and tokens beside the server's state, so an
+        # app pointed at it keeps working across runs.
+        self.sandbox = Sandbox(state_dir=state_dir / "sandbox")
         self._ports = (port, sandbox_port, control_port)
         self._lease = lease_seconds
         self._say = say
@@ -66,9 +68,23 @@ class LocalStack:
     async def start(self) -> None:
         port, sandbox_port, control_port = self._ports
         environments = (Environment.DEVELOPMENT, Environment.PRODUCTION)
+        saved = self.sandbox.saved_ports
+        # The ports of the last run where the caller asked for none in particular.
+        ports = {
+            env: saved[env.value] if chosen == 0 and env.value in saved else chosen
+            for env, chosen in (
+                (Environment.DEVELOPMENT, sandbox_port),
+                (Environment.PRODUCTION, 0),
+            )
+        }
+        if control_port == 0 and "control" in saved:
+            control_port = saved["control"]
         try:
             await self.sandbox.start(
-                port=sandbox_port, control_port=control_port, environments=environments
+                port=sandbox_port,
+                control_port=control_port,
+                environments=environments,
+                ports=ports,
             )
         except OSError:
             self._say(f"ports {sandbox_port}/{control_port} are busy; the sandbox uses free ones")

@@ -47,6 +47,7 @@ async def run_local(
             f" {sandbox.url(Environment.PRODUCTION)} (production);"
             f" control API: {sandbox.control_url}"
         )
+        say(f"  sandbox CA (trust it to reach the sandbox): {sandbox.ca_file}")
         say(f"  operator key: in {service.admin_key_file or 'RINGPUSH_ADMIN_KEY'}")
         user_token = await stack.user_token("bob")
         phone = sandbox.issue_token(DEMO_BUNDLE_ID, PushType.VOIP, Environment.DEVELOPMENT)
@@ -79,8 +80,7 @@ async def run_local(
         say(f"  accepted pushes: curl -s {sandbox.control_url}/notifications")
         say("  the whole call path on simulated phones: ringpush demo")
         if serve:
-            say("Serving until Ctrl-C.")
-            await serve_forever(sandbox)
+            await serve_forever(sandbox, ready=lambda: say("Serving until Ctrl-C."))
         return ok
     finally:
         await stack.stop()

@@ -82,6 +82,23 @@ class CertificateAuthority:
         )
         self.certificate_pem = self._cert.public_bytes(serialization.Encoding.PEM)
 
+    @classmethod
+    def load(cls, certificate_pem: bytes, key_pem: bytes) -> CertificateAuthority:
+        """The CA saved by :attr:`key_pem` and :attr:`certificate_pem` (a sandbox that
+        keeps its state across restarts keeps its CA, so clients keep trusting it)."""
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the saved CA key is not an EC key")
+        authority = cls.__new__(cls)
+        authority._key = key
+        authority._cert = x509.load_pem_x509_certificate(certificate_pem)
+        authority.certificate_pem = certificate_pem
+        return authority
+
+    @property
+    def key_pem(self) -> bytes:
+        return _pem_key(self._key)
+
     def _leaf(
         self,
         subject: x509.Name,

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -61,11 +62,18 @@ class TermSignal:
             signal.raise_signal(signal.SIGTERM)
 
 
-async def serve_forever(sandbox: Sandbox, *, stop: asyncio.Event | None = None) -> None:
+async def serve_forever(
+    sandbox: Sandbox,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
     """Return once SIGINT or SIGTERM arrives (or ``stop`` is set); the caller stops it.
 
     Signals become an event rather than ``KeyboardInterrupt`` so that the caller's
-    ``finally: await sandbox.stop()`` runs and the process exits with 0.
+    ``finally: await sandbox.stop()`` runs and the process exits with 0. ``ready`` is
+    called once they do (say "Ctrl-C stops it" only then: a Ctrl-C before would still
+    be a KeyboardInterrupt).
     """
     event = stop or asyncio.Event()
     term = sandbox.term_signal
@@ -77,6 +85,8 @@ async def serve_forever(sandbox: Sandbox, *, stop: asyncio.Event | None = None) 
             loop.add_signal_handler(sig, event.set)
             installed.append(sig)
     waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(term.received.wait())]
+    if ready is not None:
+        ready()
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:

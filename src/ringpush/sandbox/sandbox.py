@@ -23,6 +23,7 @@ from ringpush.apns.credentials import check_apple_id
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.embedded_uvicorn import EmbeddedUvicorn, bound_socket
+from ringpush.sandbox import persistence
 from ringpush.sandbox.auth import ClientIdentity
 from ringpush.sandbox.certificates import (
     CertificateAuthority,
@@ -63,6 +64,7 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         faults: Faults | None = None,
         strict_http2_headers: bool = False,
+        state_dir: Path | None = None,
     ) -> None:
         if max_concurrent_streams < 1 or initial_max_concurrent_streams < 1:
             raise ValueError("stream limits must be at least 1")
@@ -84,6 +86,19 @@ class Sandbox:
         self._control: EmbeddedUvicorn | None = None
         self._control_port: int | None = None
         self.term_signal = TermSignal()
+        #: Where the CA, ports, keys and issued tokens are kept across restarts (None:
+        #: nothing is kept). See :mod:`ringpush.sandbox.persistence`.
+        self.state_dir = state_dir
+        self.saved_ports: dict[str, int] = {}
+        if state_dir is not None:
+            saved = persistence.load(state_dir)
+            if saved is not None:
+                self._ca = saved.authority
+                self.saved_ports = saved.ports
+                for key in saved.keys:
+                    self._keys.add(key)
+                for issued in saved.tokens:
+                    self._core.tokens.restore(issued)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -110,7 +125,14 @@ class Sandbox:
         self._host = host
         try:
             self._workdir = Path(tempfile.mkdtemp(prefix="ringpush-sandbox-"))
-            self._ca_file = Path(ca_out) if ca_out is not None else self._workdir / "ca.pem"
+            if ca_out is not None:
+                self._ca_file = Path(ca_out)
+            elif self.state_dir is not None:
+                self._ca_file = self.state_dir / persistence.CA_FILE
+            else:
+                self._ca_file = self._workdir / "ca.pem"
+            if self.state_dir is not None:
+                self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._ca_file.write_bytes(self._ca.certificate_pem)
             context = server_context(self._ca, self._ca.issue_server_certificate(), self._workdir)
             loop = asyncio.get_running_loop()
@@ -127,6 +149,7 @@ class Sandbox:
                 self._ports[environment] = server.sockets[0].getsockname()[1]
             if control_port is not None:
                 await self._start_control(host, control_port)
+            self._persist()
             self.term_signal.arm()
         except BaseException:
             await self.stop()
@@ -274,6 +297,7 @@ class Sandbox:
                 public_key, key_id, team_id, environment=environment, bundle_ids=bundle_ids
             )
         self._keys.add(key)
+        self._persist()
         return key
 
     def register_key_file(
@@ -287,10 +311,12 @@ class Sandbox:
         """Accept tokens signed by the ``.p8`` (or public PEM) at ``path``."""
         key = SandboxKey.from_file(path, key_id, team_id, environment=environment)
         self._keys.add(key)
+        self._persist()
         return key
 
     def add_key(self, key: SandboxKey) -> None:
         self._keys.add(key)
+        self._persist()
 
     def registered_keys(self) -> list[SandboxKey]:
         return self._keys.all()
@@ -302,7 +328,9 @@ class Sandbox:
         environment: Environment = Environment.DEVELOPMENT,
     ) -> str:
         """A new device token (64 hex characters) for one app, push type and environment."""
-        return self._core.tokens.issue(bundle_id, push_type, environment)
+        token = self._core.tokens.issue(bundle_id, push_type, environment)
+        self._persist()
+        return token
 
     def add_token(
         self,
@@ -312,7 +340,9 @@ class Sandbox:
         environment: Environment = Environment.DEVELOPMENT,
     ) -> str:
         """Register a token of the caller's choosing (any even-length hex)."""
-        return self._core.tokens.add(token, bundle_id, push_type, environment)
+        added = self._core.tokens.add(token, bundle_id, push_type, environment)
+        self._persist()
+        return added
 
     def uninstall(self, token: str) -> int | None:
         """Uninstall the app behind ``token``: pushes to it now get 410 with this time (ms).
@@ -321,7 +351,23 @@ class Sandbox:
         """
         at_ms = int(self._core.clock() * 1000)
         issued = self._core.tokens.uninstall(token, at_ms)
+        self._persist()
         return None if issued is None else at_ms
+
+    def _persist(self) -> None:
+        """Keep the state for the next start, when the sandbox has a state dir."""
+        if self.state_dir is None:
+            return
+        ports = {env.value: port for env, port in self._ports.items()} or self.saved_ports
+        if self._control_port is not None:
+            ports = {**ports, "control": self._control_port}
+        self.saved_ports = ports
+        persistence.save(
+            self.state_dir,
+            persistence.SavedState(
+                self._ca, dict(ports), self._keys.all(), self._core.tokens.all()
+            ),
+        )
 
     def mint_client_certificate(
         self, bundle_id: str, *, environment: Environment | None = None

@@ -66,5 +66,12 @@ class TokenRegistry:
         self._tokens[issued.token] = issued
         return issued
 
+    def all(self) -> list[IssuedToken]:
+        return list(self._tokens.values())
+
+    def restore(self, issued: IssuedToken) -> None:
+        """Take back a token saved by an earlier run, uninstalled or not."""
+        self._tokens[issued.token] = issued
+
     def __len__(self) -> int:
         return len(self._tokens)
