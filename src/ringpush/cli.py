@@ -264,12 +264,20 @@ def sandbox(
     max_streams: Annotated[
         int, typer.Option(help="SETTINGS_MAX_CONCURRENT_STREAMS after authentication.")
     ] = 1000,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the CA, ports, signing keys and issued tokens here across restarts"
+            " (ports given as 0 take the last run's)."
+        ),
+    ] = None,
 ) -> None:
     """Run a local APNs: HTTP/2 + TLS on --port, a JSON control API on --control-port.
 
     Prints one JSON line with the chosen ports and the CA file, then serves until Ctrl-C.
     """
     from ringpush.sandbox import Sandbox, parse_key_spec, serve_forever
+    from ringpush.sandbox.persistence import SavedStateError
 
     try:
         keys = [parse_key_spec(spec) for spec in key or []]
@@ -282,8 +290,18 @@ def sandbox(
             fail("--production-port serves production next to development; drop --environment")
         ports[Environment.PRODUCTION] = production_port
 
+    try:
+        server = Sandbox(keys, max_concurrent_streams=max_streams, state_dir=state_dir)
+    except SavedStateError as exc:
+        fail(str(exc))
+    saved = server.saved_ports
+    for env, chosen in list(ports.items()):
+        if chosen == 0 and env.value in saved:
+            ports[env] = saved[env.value]
+    if control_port == 0 and "control" in saved:
+        control_port = saved["control"]
+
     async def run() -> None:
-        server = Sandbox(keys, max_concurrent_streams=max_streams)
         try:
             await server.start(
                 host=host,

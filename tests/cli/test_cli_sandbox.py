@@ -161,3 +161,38 @@ def test_ctrl_c_on_run_stops_cleanly_with_exit_0(tmp_path: Path) -> None:
     errors = proc.stderr.read()
     assert code == 0, errors
     assert "Traceback" not in errors
+
+
+def _sandbox_once(state_dir: Path) -> dict[str, object]:
+    """Start ``ringpush sandbox --state-dir``, read its JSON line, stop it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringpush", "sandbox", "--port", "0", "--control-port", "0",
+         "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        info: dict[str, object] = json.loads(proc.stdout.readline())
+        control = f"http://127.0.0.1:{info['control_port']}"
+        info["issued"] = httpx.post(
+            f"{control}/tokens",
+            json={"bundle_id": "com.example.app", "push_type": "voip"},
+        ).json()["token"]
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    return info
+
+
+def test_the_sandbox_command_keeps_its_state_dir(tmp_path: Path) -> None:
+    first = _sandbox_once(tmp_path)
+    ca = Path(str(first["ca_file"])).read_bytes()
+    second = _sandbox_once(tmp_path)
+    assert (second["port"], second["control_port"]) == (first["port"], first["control_port"])
+    assert Path(str(second["ca_file"])).read_bytes() == ca
+    saved = json.loads((tmp_path / "sandbox.json").read_text())
+    assert {t["token"] for t in saved["tokens"]} == {first["issued"], second["issued"]}
+    (tmp_path / "sandbox.json").write_text("{}")
+    broken = ringpush("sandbox", "--port", "0", "--state-dir", str(tmp_path))
+    assert broken.returncode == 2
+    assert broken.stderr.count("\n") == 1 and "not a sandbox state file" in broken.stderr
