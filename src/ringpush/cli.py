@@ -60,9 +60,7 @@ command = functools.partial(app.command, cls=Command)
 
 def _print_version(wanted: bool) -> None:
     if wanted:
-        from ringpush import __version__
-
-        typer.echo(__version__)
+        version()
         raise typer.Exit()
 
 
@@ -294,12 +292,6 @@ def sandbox(
         server = Sandbox(keys, max_concurrent_streams=max_streams, state_dir=state_dir)
     except SavedStateError as exc:
         fail(str(exc))
-    saved = server.saved_ports
-    for env, chosen in list(ports.items()):
-        if chosen == 0 and env.value in saved:
-            ports[env] = saved[env.value]
-    if control_port == 0 and "control" in saved:
-        control_port = saved["control"]
 
     async def run() -> None:
         try:

@@ -68,23 +68,10 @@ class LocalStack:
     async def start(self) -> None:
         port, sandbox_port, control_port = self._ports
         environments = (Environment.DEVELOPMENT, Environment.PRODUCTION)
-        saved = self.sandbox.saved_ports
-        # The ports of the last run where the caller asked for none in particular.
-        ports = {
-            env: saved[env.value] if chosen == 0 and env.value in saved else chosen
-            for env, chosen in (
-                (Environment.DEVELOPMENT, sandbox_port),
-                (Environment.PRODUCTION, 0),
-            )
-        }
-        if control_port == 0 and "control" in saved:
-            control_port = saved["control"]
         try:
+            # Ports given as 0 take the last run's (the sandbox's state dir keeps them).
             await self.sandbox.start(
-                port=sandbox_port,
-                control_port=control_port,
-                environments=environments,
-                ports=ports,
+                port=sandbox_port, control_port=control_port, environments=environments
             )
         except OSError:
             self._say(f"ports {sandbox_port}/{control_port} are busy; the sandbox uses free ones")

@@ -4,6 +4,7 @@ clear error."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,7 @@ async def test_a_restarted_sandbox_is_the_same_apns(tmp_path: Path) -> None:
     assert (tmp_path / STATE_FILE).stat().st_mode & 0o777 == 0o600  # it holds the CA's key
 
     again = Sandbox(state_dir=tmp_path)
-    saved = again.saved_ports
-    await again.start(port=saved["development"], control_port=saved["control"], ports=None)
+    await again.start(port=0, control_port=0)  # any port: the last run's
     try:
         assert again.url() == url  # the same port
         assert again.ca_pem == ca  # clients keep trusting it
@@ -56,6 +56,21 @@ async def test_a_restarted_sandbox_is_the_same_apns(tmp_path: Path) -> None:
         assert gone_at is not None
     finally:
         await again.stop()
+
+
+async def test_a_saved_port_taken_meanwhile_gives_way_to_a_free_one(tmp_path: Path) -> None:
+    first = Sandbox(state_dir=tmp_path)
+    await first.start(port=0, control_port=None)
+    taken = first.port()
+    await first.stop()
+    squatter = socket.create_server(("127.0.0.1", taken))
+    try:
+        again = Sandbox(state_dir=tmp_path)
+        await again.start(port=0, control_port=None)
+        assert again.port() not in (0, taken)
+        await again.stop()
+    finally:
+        squatter.close()
 
 
 def test_a_broken_state_file_is_one_clear_error(tmp_path: Path) -> None:

@@ -265,3 +265,33 @@ def test_a_link_to_a_route_the_api_lacks_is_refused() -> None:
         add_links(spec, (dangling,))
     # A link from a route the API does not serve (no delivery engine) is left out.
     add_links({"paths": {}}, (dangling,))
+
+
+def _pointed(spec: dict[str, Any], schema: dict[str, Any], pointer: list[str]) -> bool:
+    """Whether ``pointer`` (JSON pointer parts) names a place ``schema`` describes."""
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if not pointer:
+        return True
+    head, rest = pointer[0], pointer[1:]
+    if head.isdigit() and "items" in schema:
+        return _pointed(spec, schema["items"], rest)
+    child = schema.get("properties", {}).get(head)
+    return child is not None and _pointed(spec, child, rest)
+
+
+async def test_every_link_reads_a_value_its_answer_has(tmp_path: Path) -> None:
+    async with running_stack(f"sqlite:///{tmp_path / 'l.db'}") as stack:
+        spec = (await stack.http.get("/openapi.json")).json()
+    checked = 0
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            for status, answer in operation["responses"].items():
+                for name, link in answer.get("links", {}).items():
+                    schema = answer["content"]["application/json"]["schema"]
+                    for expression in link["parameters"].values():
+                        if expression.startswith("$response.body#/"):
+                            pointer = expression.removeprefix("$response.body#/").split("/")
+                            assert _pointed(spec, schema, pointer), (name, status, expression)
+                            checked += 1
+    assert checked >= 8

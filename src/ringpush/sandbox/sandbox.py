@@ -13,9 +13,10 @@ import shutil
 import ssl
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -39,6 +40,8 @@ from ringpush.sandbox.keys import KeyRing, SandboxKey
 from ringpush.sandbox.records import NotificationRecord, Stats
 from ringpush.sandbox.runner import TermSignal
 from ringpush.sandbox.tls import client_context, server_context
+
+T = TypeVar("T")
 
 #: APNs's post-authentication stream limit as of Pushy #878; configurable.
 DEFAULT_MAX_CONCURRENT_STREAMS = 1000
@@ -75,7 +78,8 @@ class Sandbox:
         self.max_concurrent_streams = max_concurrent_streams
         self.initial_max_concurrent_streams = initial_max_concurrent_streams
         self.strict_http2_headers = strict_http2_headers
-        self._ca = CertificateAuthority()
+        saved = persistence.load(state_dir) if state_dir is not None else None
+        self._ca = saved.authority if saved is not None else CertificateAuthority()
         self._certificate_environments: dict[int, Environment | None] = {}
         self._workdir: Path | None = None
         self._ca_file: Path | None = None
@@ -89,16 +93,11 @@ class Sandbox:
         #: Where the CA, ports, keys and issued tokens are kept across restarts (None:
         #: nothing is kept). See :mod:`ringpush.sandbox.persistence`.
         self.state_dir = state_dir
-        self.saved_ports: dict[str, int] = {}
-        if state_dir is not None:
-            saved = persistence.load(state_dir)
-            if saved is not None:
-                self._ca = saved.authority
-                self.saved_ports = saved.ports
-                for key in saved.keys:
-                    self._keys.add(key)
-                for issued in saved.tokens:
-                    self._core.tokens.restore(issued)
+        self.saved_ports: dict[str, int] = saved.ports if saved is not None else {}
+        for key in saved.keys if saved is not None else ():
+            self._keys.add(key)
+        for issued in saved.tokens if saved is not None else ():
+            self._core.tokens.restore(issued)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -138,22 +137,37 @@ class Sandbox:
             loop = asyncio.get_running_loop()
             for index, environment in enumerate(environments):
                 chosen = (ports or {}).get(environment, port if index == 0 else 0)
-                server = await loop.create_server(
-                    lambda env=environment: self._protocol(env),  # type: ignore[misc]
-                    host,
-                    chosen,
-                    ssl=context,
-                    reuse_address=True,
-                )
+
+                async def listen(at: int, env: Environment = environment) -> asyncio.Server:
+                    return await loop.create_server(
+                        lambda: self._protocol(env), host, at, ssl=context, reuse_address=True
+                    )
+
+                server = await self._on_saved_port(chosen, environment.value, listen)
                 self._servers[environment] = server
                 self._ports[environment] = server.sockets[0].getsockname()[1]
             if control_port is not None:
-                await self._start_control(host, control_port)
+
+                async def control(at: int) -> None:
+                    await self._start_control(host, at)
+
+                await self._on_saved_port(control_port, "control", control)
             self._persist()
             self.term_signal.arm()
         except BaseException:
             await self.stop()
             raise
+
+    async def _on_saved_port(
+        self, requested: int, name: str, open_: Callable[[int], Awaitable[T]]
+    ) -> T:
+        """``open_`` on ``requested``; a request for any port (0) takes the port ``name``
+        had in the last run of this state dir, or any free one if that is taken now."""
+        saved = self.saved_ports.get(name, 0) if requested == 0 else 0
+        if saved:
+            with contextlib.suppress(OSError):
+                return await open_(saved)
+        return await open_(requested)
 
     async def _start_control(self, host: str, port: int) -> None:
         sock = bound_socket(host, port)

@@ -62,7 +62,7 @@ LINKS = (
                 "DELETE /v1/devices/{device_id}",
                 {
                     "device_id": "$request.path.device_id",
-                    "push_type": "$response.body#/push_type",
+                    "push_type": "$response.body#/device/push_type",
                 },
             ),
             ("MyDevices", "GET /v1/devices", {}),

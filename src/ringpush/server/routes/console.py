@@ -66,11 +66,11 @@ TRANSPORT = {
     TransportFailure.CLIENT_CLOSED: "ringpush was stopping; the push went back to the"
     " outbox for another instance.",
 }
+#: ringpush's own reasons, by label (the page looks "ring time over" up as
+#: ``ring_time_over``).
 OWN = {
     "ring_time_over": "The call stopped ringing before the push could go: not sent.",
-    "ring time over": "The call stopped ringing before the push could go: not sent.",
     "app_deleted": "The app was deleted before the push could go: not sent.",
-    "app deleted": "The app was deleted before the push could go: not sent.",
 }
 
 

@@ -186,8 +186,13 @@ async def check_device(
             state.registry, state.engine.answers, sent, FIRST_ANSWER_WAIT_SECONDS
         )
     }
-    history = await state.registry.outbox.query(
-        app_id=app_id, user_id=user_id, device_id=device_id, limit=100
+    # The last answers, for the tokens a check does not push to.
+    history = (
+        await state.registry.outbox.query(
+            app_id=app_id, user_id=user_id, device_id=device_id, limit=100
+        )
+        if len(sent) < len(checks)
+        else []
     )
     return [
         _verdict(device, outcomes.get(push.push_id) if push else None, history)
