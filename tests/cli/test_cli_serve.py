@@ -12,39 +12,12 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from ringpush.registry import SecretBox, open_registry
-from tests.cli.command import ringpush
-
-ADMIN = "rpa_" + "s" * 40
-
-
-@contextmanager
-def serving(state: Path) -> Iterator[str]:
-    env = {**os.environ, "RINGPUSH_ADMIN_KEY": ADMIN, "RINGPUSH_PORT": "0"}
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "ringpush", "serve", "--state-dir", str(state),
-            "--database", f"sqlite:///{state / 'r.db'}",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:(\d+)", first)
-    assert match, first
-    try:
-        yield f"http://127.0.0.1:{match.group(1)}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
+from tests.cli.command import ADMIN, ringpush, serving
 
 
 def test_serve_keeps_apps_devices_and_user_tokens_across_a_restart(tmp_path: Path) -> None:

@@ -1,19 +1,15 @@
-"""The ``ringpush`` command: argument parsing only; the work is done by library code.
-
-Bad input gets one clear line on stderr and exit code 2, never a traceback.
-"""
+"""The commands that run ringpush's parts on this machine: keys, one push, the sandbox,
+the server, the quickstart and the demo. Argument parsing only; the work is done by
+library code."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from typer.core import TyperCommand, TyperGroup
 
 from ringpush.apns.credentials import (
     CertificateCredentials,
@@ -24,81 +20,9 @@ from ringpush.apns.credentials import (
 from ringpush.apns.environment import Environment
 from ringpush.apns.errors import ApnsError
 from ringpush.apns.notification import Notification, parse_push_type
+from ringpush.cli.root import EXIT_NOT_SENT, EnvironmentChoice, command, fail
 from ringpush.logs import configure_logging
 from ringpush.server.settings import BY_NAME as SETTINGS_BY_NAME
-
-
-class _FlagsAsFlags:
-    """Help that shows a boolean flag as a flag: Typer would print ``<bool>`` beside
-    ``--once`` or ``--help``, as if it took a value."""
-
-    def get_params(self, ctx: Any) -> Any:
-        params = super().get_params(ctx)  # type: ignore[misc]
-        for param in params:
-            if getattr(param, "is_flag", False):  # Typer's own options are not click's
-                param.metavar = ""
-        return params
-
-
-class Group(_FlagsAsFlags, TyperGroup):
-    pass
-
-
-class Command(_FlagsAsFlags, TyperCommand):
-    pass
-
-
-app = typer.Typer(
-    cls=Group,
-    help="ringpush: wake phones for calls over APNs.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-command = functools.partial(app.command, cls=Command)
-
-
-def _print_version(wanted: bool) -> None:
-    if wanted:
-        version()
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """ringpush: wake phones for calls over APNs."""
-
-
-#: Exit code for bad input (wrong flag values, unreadable files, invalid pushes).
-EXIT_BAD_INPUT = 2
-#: Exit code for a push APNs did not accept.
-EXIT_NOT_SENT = 1
-
-
-class EnvironmentChoice(StrEnum):
-    development = "development"
-    production = "production"
-
-
-def fail(message: str) -> NoReturn:
-    """Print one line to stderr and exit with the bad-input code."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
-@command()
-def version() -> None:
-    """Print the ringpush version."""
-    from ringpush import __version__
-
-    typer.echo(__version__)
 
 
 @command()
@@ -485,7 +409,3 @@ def demo(
 
     ok = asyncio.run(run_demo(Console(highlight=False), step_seconds=step_timeout))
     raise typer.Exit(0 if ok else 1)
-
-
-def main() -> None:
-    app()
