@@ -5,6 +5,8 @@ against ``ringpush serve`` and ``ringpush sandbox`` in theirs."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -138,6 +140,56 @@ def test_apps_put_with_a_p8_file_then_a_call_rings_through_the_sandbox(
     assert [p["apns_id"] for p in shown_call["deliveries"]] == [voip["apns_id"]]
     # Ending sent no VoIP push (iOS would have to show a new call).
     assert len(httpx.get(f"{d.control}/notifications", params={"token": issued}).json()) == 1
+
+
+def follow(d: Deployment, *args: str) -> subprocess.Popen[str]:
+    """A following command in its own process, its output read line by line."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ringpush", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **d.env},
+        cwd=d.workdir,
+    )
+
+
+def test_following_a_call_and_the_delivery_log(deployment: Deployment) -> None:
+    d = deployment
+    log = follow(d, "deliveries", "--follow", "--limit", "1")
+    assert log.stdout is not None
+    placed = follow(d, "calls", "place", "bob", "--follow")
+    assert placed.stdout is not None
+    call_id = placed.stdout.readline().split()[1]  # "call  <id>"
+    for line in placed.stdout:  # its fields and deliveries, then its first event
+        if line.startswith(f"{call_id}: "):
+            assert line == f"{call_id}: ringing\n"
+            break
+    d.ok("calls", "end", call_id, "--reason", "canceled")
+    assert placed.stdout.readline() == f"{call_id}: ended (canceled)\n"
+    assert placed.wait(10) == 0  # it stops once the call is over
+    # The live log printed the call's push as APNs answered it, one line in the columns.
+    for line in log.stdout:
+        if call_id in line:
+            cells = line.split()
+            assert cells[2:6] == ["mine", "bob", "bobs-phone", "voip"]
+            assert "200" in cells
+            break
+    log.terminate()
+    assert log.wait(10) in (0, -signal.SIGTERM)
+
+
+def test_token_check_and_revoking_user_tokens(deployment: Deployment) -> None:
+    d = deployment
+    checked = table(d.ok("devices", "check", "bob", "bobs-phone"))
+    assert checked[0] == ["DEVICE", "PUSH TYPE", "ENVIRONMENT", "VALID", "VERDICT"]
+    assert checked[1][:4] == ["bobs-phone", "voip", "development", "yes"]
+    token = json.loads(d.ok("users", "tokens", "bob", "--json"))["token"]
+    bob = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{d.url}/v1/devices", headers=bob).status_code == 200
+    assert "revoked every user token of bob" in d.ok("users", "tokens", "bob", "--revoke")
+    assert httpx.get(f"{d.url}/v1/devices", headers=bob).status_code == 401
+    assert d.ok("users", "list") == "bob\n"
 
 
 def test_bad_input_is_one_line_and_exit_2(deployment: Deployment, tmp_path: Path) -> None:
