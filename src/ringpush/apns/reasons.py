@@ -9,20 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from ringpush.actions import Action
 
-class Action(StrEnum):
-    """What the provider should do with a response."""
-
-    #: APNs accepted the push.
-    DELIVERED = "delivered"
-    #: The token is dead or not this app's: stop sending to it.
-    DROP_TOKEN = "drop-token"
-    #: The request or the configuration is wrong: do not resend it unchanged, alert.
-    FIX_REQUEST = "fix-request"
-    #: The provider token must be signed again; then resend.
-    REFRESH_AUTH = "refresh-auth"
-    #: A temporary condition: resend later, with backoff.
-    RETRY_LATER = "retry-later"
+__all__ = ["Action", "ApnsReason", "action_for_status"]
 
 
 class ApnsReason(StrEnum):
