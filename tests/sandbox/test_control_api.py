@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from ringpush.sandbox import Sandbox
+from ringpush.sandbox.faults import Faults
 
 from .conftest import BUNDLE, VOIP_TOPIC, Clock, Signer, new_signer, trust
 
@@ -220,3 +224,100 @@ async def test_stats_counts_accepted_rejected_and_connections(
     assert stats["accepted"] == 1
     assert stats["rejected"] == {"BadDeviceToken": 1}
     assert stats["connections_opened"] == 2
+
+
+ROUTES = {
+    ("get", "/healthz"),
+    ("post", "/tokens"),
+    ("delete", "/tokens/{token}"),
+    ("get", "/notifications"),
+    ("get", "/faults"),
+    ("post", "/faults"),
+    ("post", "/reset"),
+    ("post", "/certificates"),
+    ("post", "/keys"),
+    ("get", "/keys"),
+    ("get", "/stats"),
+    ("get", "/devices"),
+}
+
+
+def _body_schema(spec: dict[str, Any], operation: dict[str, Any]) -> dict[str, Any]:
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema: dict[str, Any] = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    return schema
+
+
+async def test_openapi_documents_every_route_and_the_bodies(control: httpx.AsyncClient) -> None:
+    spec = (await control.get("/openapi.json")).json()
+    operations = {
+        (method, path): operation
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert set(operations) == ROUTES
+    for operation in operations.values():
+        assert operation["summary"] and operation["description"]
+        answer = next(status for status in operation["responses"] if status.startswith("2"))
+        assert operation["responses"][answer]["content"]["application/json"]["schema"]
+        for status, response in operation["responses"].items():
+            if not status.startswith("2"):  # every error is the one error body
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorOut"}
+    assert set(operations["post", "/keys"]["responses"]) == {"201", "400", "422"}
+    assert set(operations["delete", "/tokens/{token}"]["responses"]) == {"200", "404"}
+    keys = _body_schema(spec, operations["post", "/keys"])
+    assert set(keys["properties"]) == {
+        "key_id",
+        "team_id",
+        "public_key_pem",
+        "private_key_pem",
+        "pem",
+        "environment",
+        "bundle_ids",
+    }
+    assert keys["required"] == ["key_id", "team_id"]
+    faults = _body_schema(spec, operations["post", "/faults"])
+    assert set(faults["properties"]) == set(Faults().to_json())  # every knob
+    assert "required" not in faults and faults["additionalProperties"] is False
+    for body in (keys, faults, _body_schema(spec, operations["post", "/tokens"])):
+        assert all(field.get("description") for field in body["properties"].values())
+
+
+async def test_faults_are_checked_by_the_sandbox_not_the_schema(
+    control: httpx.AsyncClient,
+) -> None:
+    bad = await control.post("/faults", json={"error_rate": "x"})
+    assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_fault")
+    curl = await control.post(  # curl -d: a form Content-Type, read as JSON all the same
+        "/faults",
+        content=b'{"latency_ms": 5}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (curl.status_code, curl.json()["latency_ms"]) == (200, 5)
+
+
+async def test_docs_page_refers_only_to_local_assets(
+    running: Sandbox, control: httpx.AsyncClient
+) -> None:
+    page = await control.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    outside = [
+        url
+        for url in re.findall(r"https?://[^\s\"'<>]+", page.text)
+        if urlsplit(url).hostname != "127.0.0.1"
+    ]
+    assert outside == []
+    assets = re.findall(r"(?:src|href)=\"(/[^\"]+)\"", page.text)
+    assert len(assets) >= 3  # the script, the style sheet, the icon
+    for asset in assets:
+        assert (await control.get(asset)).status_code == 200
+    assert (await control.get("/redoc")).status_code == 404
+
+
+async def test_unknown_paths_and_methods_are_json_errors(control: httpx.AsyncClient) -> None:
+    missing = await control.get("/nope")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+    wrong = await control.put("/reset")
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (405, "method_not_allowed")
