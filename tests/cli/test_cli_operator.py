@@ -157,7 +157,9 @@ def follow(d: Deployment, *args: str) -> subprocess.Popen[str]:
 def test_following_a_call_and_the_delivery_log(deployment: Deployment) -> None:
     d = deployment
     log = follow(d, "deliveries", "--follow", "--limit", "1")
-    assert log.stdout is not None
+    assert log.stdout is not None and log.stderr is not None
+    # Once it says so, it follows: no answer given from then on is missed.
+    assert log.stderr.readline() == "following the delivery log (Ctrl-C to stop)\n"
     placed = follow(d, "calls", "place", "bob", "--follow")
     assert placed.stdout is not None
     call_id = placed.stdout.readline().split()[1]  # "call  <id>"

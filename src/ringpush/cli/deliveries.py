@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 import typer
@@ -57,7 +58,9 @@ def deliveries(
         return
     wanted = {"call_id": call, "user_id": user, "device_id": device}
     try:
-        for event, data in api.events("/v1/deliveries/events", app_id=app):
+        following = "following the delivery log (Ctrl-C to stop)"
+        opened = functools.partial(typer.echo, following, err=True)
+        for event, data in api.events("/v1/deliveries/events", opened, app_id=app):
             if event == "lost":
                 typer.echo(f"({data['count']} deliveries missed: this terminal fell behind)")
             elif all(value in (None, data.get(name)) for name, value in wanted.items()):

@@ -160,8 +160,11 @@ class ServerApi:
             return None
         return response.json()
 
-    def events(self, path: str, **query: str | None) -> Iterator[tuple[str, Any]]:
-        """A server-sent event stream as ``(event, data)`` pairs, until the server ends it."""
+    def events(
+        self, path: str, on_open: Callable[[], None] | None = None, **query: str | None
+    ) -> Iterator[tuple[str, Any]]:
+        """A server-sent event stream as ``(event, data)`` pairs, until the server ends it;
+        ``on_open`` is called at its first line (the delivery log's says it follows)."""
         import httpx
 
         params = {name: value for name, value in query.items() if value is not None}
@@ -173,6 +176,9 @@ class ServerApi:
                     self._check(response.status_code, response.read())
                 event, data = "message", ""
                 for line in response.iter_lines():
+                    if on_open is not None:
+                        on_open()
+                        on_open = None
                     if line.startswith("event:"):
                         event = line.removeprefix("event:").strip()
                     elif line.startswith("data:"):

@@ -15,6 +15,9 @@ from ringpush.server.state import ServerState
 #: Comment lines keep idle event streams open through proxies.
 KEEPALIVE_SECONDS = 15.0
 KEEPALIVE = b": keep-alive\n\n"
+#: The delivery log's first bytes, once the stream follows the answers: a client that
+#: waits for them knows no answer given from then on will be missed.
+FOLLOWING = b": following\n\n"
 
 
 class EventStream(StreamingResponse):

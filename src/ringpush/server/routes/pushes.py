@@ -17,6 +17,7 @@ from ringpush.registry.outbox_models import OutboxPush, PushState
 from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.event_stream import (
+    FOLLOWING,
     KEEPALIVE,
     KEEPALIVE_SECONDS,
     EventStream,
@@ -135,6 +136,7 @@ async def delivery_events(
         follower = answers.follow()
         lost = 0
         try:
+            yield FOLLOWING
             while True:
                 try:
                     first = await asyncio.wait_for(follower.queue.get(), KEEPALIVE_SECONDS)
