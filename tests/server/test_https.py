@@ -148,6 +148,16 @@ async def test_a_body_ended_short_after_its_answer_leaves_the_connection_whole(
     assert not [e for e in seen if isinstance(e, h2.events.ConnectionTerminated)]
 
 
+async def test_one_http2_connection_carries_thousands_of_requests(tmp_path: Path) -> None:
+    """hypercorn's default ends a connection after 1000 requests, losing the one that
+    crosses the count on HTTP/2; a backend keeps its connection for hours."""
+    async with running_stack(f"sqlite:///{tmp_path / 'ringpush.db'}", https=True) as stack:
+        statuses: list[int] = []
+        for _ in range(1100):  # one at a time: one connection, never a second
+            statuses.append((await stack.http.get("/healthz")).status_code)
+        assert statuses == [200] * 1100
+
+
 async def test_http11_clients_are_served_over_tls_as_well(tmp_path: Path) -> None:
     async with running_stack(f"sqlite:///{tmp_path / 'ringpush.db'}", https=True) as stack:
         assert stack.trust is not None

@@ -25,6 +25,11 @@ DELIVERY_COLUMNS: list[Column] = [
 ]
 
 
+FollowOption = Annotated[
+    bool, typer.Option("--follow", help="Then print each change until it stops ringing.")
+]
+
+
 class EndReason(StrEnum):
     """Why the calling service ends a call (the API's ``reason``)."""
 
@@ -65,9 +70,7 @@ def place(
         int, typer.Option(help="Seconds the devices ring before the call times out (5 to 600).")
     ] = 60,
     call_id: Annotated[str | None, typer.Option(help="Its id (default: a new UUID).")] = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Then print each change until it stops ringing.")
-    ] = False,
+    follow: FollowOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Ring every device of the callee at once; print each device's first answer."""
@@ -124,9 +127,7 @@ def show(
     api: ServerApi,
     call_id: Annotated[str, typer.Argument(help="The call's id.")],
     app: AppOption = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Then print each change until it stops ringing.")
-    ] = False,
+    follow: FollowOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """A call's state and every push it sent, with APNs' answers."""

@@ -38,6 +38,8 @@ TLS_SHUTDOWN_SECONDS = 1.0
 #: Streams one HTTP/2 client may have open at once (each a request in flight, or an
 #: event stream it follows).
 H2_MAX_CONCURRENT_STREAMS = 100
+#: Requests one connection may carry: as many as it likes.
+KEEP_ALIVE_MAX_REQUESTS = 2**62
 
 
 class HttpsServer:
@@ -61,6 +63,11 @@ class HttpsServer:
         config.keyfile = str(key)
         config.alpn_protocols = ["h2", "http/1.1"]
         config.keep_alive_timeout = idle_seconds
+        # hypercorn ends a connection after 1000 requests by default, and on HTTP/2 the
+        # request that crosses the count is lost with it (its GOAWAY is sent before the
+        # answer). A client keeps one connection for hours (an app's backend, the
+        # console): never end one for its request count.
+        config.keep_alive_max_requests = KEEP_ALIVE_MAX_REQUESTS
         config.h2_max_concurrent_streams = H2_MAX_CONCURRENT_STREAMS
         config.include_server_header = False
         config.accesslog = None
