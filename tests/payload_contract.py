@@ -15,6 +15,11 @@ SCHEMA: dict[str, Any] = json.loads(
     resources.files("ringpush").joinpath("schemas/payloads-v1.json").read_text()
 )
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+#: An FCM message's data, and the object its ``ringpush`` string holds (JSON Schema only
+#: annotates ``contentSchema``, so it is checked here).
+ANDROID = jsonschema.Draft202012Validator({**SCHEMA, "oneOf": [{"$ref": "#/$defs/androidData"}]})
+_ANDROID_RINGPUSH = SCHEMA["$defs"]["androidData"]["properties"]["ringpush"]["contentSchema"]
+ANDROID_INFO = jsonschema.Draft202012Validator({**SCHEMA, **_ANDROID_RINGPUSH})
 
 
 def kind_of(payload: Any) -> str | None:
@@ -37,3 +42,16 @@ def check_payloads(payloads: Iterable[Any]) -> collections.Counter[str]:
             VALIDATOR.validate(payload)
             kinds[kind] += 1
     return kinds
+
+
+def check_android(data: Any) -> str | None:
+    """Validate an FCM message's data if ringpush wrote it (it has ``ringpush``); its
+    kind (``incoming-call``, ``call-ended``, ``missed-call``), or None for an app's."""
+    if not isinstance(data, dict) or "ringpush" not in data:
+        return None
+    ANDROID.validate(data)
+    info = json.loads(data["ringpush"])
+    ANDROID_INFO.validate(info)
+    if "data" in data:
+        assert isinstance(json.loads(data["data"]), dict)
+    return str(info["type"])

@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.engine import DeliveryEngine
@@ -49,6 +50,7 @@ async def test_an_app_changed_on_instance_a_is_used_by_instance_b(
             dataclasses.replace(app, apns_url_development=moved.url(), ca_pem=moved.ca_pem)
         )
         assert await asyncio.wait_for(heard, 1.0) == "demo"
+        assert isinstance(device.environment, Environment)
         moved.add_token(device.token, "com.example.app", PushType.VOIP, device.environment)
         second = await world.enqueue(device)
         assert await b.run_once() == 1

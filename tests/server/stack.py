@@ -1,5 +1,6 @@
 """A whole server over real HTTP for API tests: registry (any database), delivery
-engine, the sandbox as APNs, uvicorn on a free port, and the demo app with its service key."""
+engine, the sandbox as APNs and the FCM sandbox as FCM, uvicorn on a free port, and the
+demo app (APNs and FCM credentials) with its service key."""
 
 from __future__ import annotations
 
@@ -23,14 +24,18 @@ from ringpush.delivery.pushes import PushService
 from ringpush.registry import SecretBox, SqlRegistry, open_registry
 from ringpush.sandbox import Sandbox
 from ringpush.sandbox.certificates import CertificateAuthority
+from ringpush.sandbox.fcm import FcmSandbox
 from ringpush.server.app import create_app
 from ringpush.server.auth import Authenticator
 from ringpush.server.embedded import EmbeddedHttpServer
 from ringpush.server.rate_limits import DEFAULT_RATES, RateLimits, RateLimitSettings
 from ringpush.server.state import DEFAULT_MAX_DEVICES_PER_USER, ServerState
-from tests.payload_contract import check_payloads
+from tests.payload_contract import check_android, check_payloads
 
 ADMIN = {"Authorization": "Bearer rpa_" + "c" * 40}
+#: The demo app's Android package and Firebase project in the FCM sandbox.
+PACKAGE = "com.example.app"
+PROJECT = "ringpush-demo"
 
 
 @dataclass
@@ -41,6 +46,18 @@ class Stack:
     registry: SqlRegistry
     #: Over HTTPS: a client context trusting the server's certificate.
     trust: ssl.SSLContext | None = None
+    fcm: FcmSandbox | None = None
+
+    async def android(self, user: dict[str, str], device_id: str) -> str:
+        """A simulated Android phone of the app registered as ``device_id`` (201);
+        returns its FCM token."""
+        assert self.fcm is not None
+        token = self.fcm.issue_token(PACKAGE, PROJECT, name=device_id)
+        response = await self.http.put(
+            f"/v1/devices/{device_id}", headers=user, json={"platform": "fcm", "token": token}
+        )
+        assert response.status_code == 201, response.text
+        return token
 
     async def user(self, user_id: str) -> dict[str, str]:
         minted = await self.http.post(
@@ -110,6 +127,9 @@ async def running_stack(
     sandbox = Sandbox()
     sandbox.register_key(key.key_id, key.team_id, key.pem)
     await sandbox.start(control_port=None)
+    fcm = FcmSandbox()
+    await fcm.start()
+    account = fcm.issue_service_account(PROJECT)
     registry = await open_registry(database_url, SecretBox({"k": b"\4" * 32}, "k"))
     clients = ApnsClients(request_timeout=5)
     engine = DeliveryEngine(registry, clients, poll_seconds=0.05)
@@ -144,18 +164,24 @@ async def running_stack(
                 "default_environment": "development",
                 "apns_url": sandbox.url(Environment.DEVELOPMENT),
                 "ca_pem": sandbox.ca_pem.decode(),
+                "fcm_service_account": account,
+                "fcm_url": fcm.url,
+                "fcm_ca_pem": fcm.ca_pem.decode(),
             },
         )
         assert created.status_code == 200, created.text
         minted = await http.post("/v1/apps/demo/service-keys", headers=ADMIN, json={})
         service = {"Authorization": f"Bearer {minted.json()['key']}"}
         try:
-            yield Stack(http, sandbox, service, registry, trust)
+            yield Stack(http, sandbox, service, registry, trust, fcm)
             # Whatever the test did, ringpush's own payloads kept to their contract.
             check_payloads(record.payload for record in sandbox.notifications())
+            for message in fcm.messages():
+                check_android(message.message.get("data", {}))
         finally:
             await server.stop()
             await engine.stop()
             await clients.close()
             await registry.close()
             await sandbox.stop()
+            await fcm.stop()

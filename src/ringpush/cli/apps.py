@@ -3,6 +3,7 @@ issues (nobody escapes a .p8 into JSON by hand), listed, shown and deleted."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Mapping
@@ -50,6 +51,15 @@ def _pem_file(path: Path, flag: str) -> str:
         fail(f"cannot read {flag} {path}: {exc.strerror}")
 
 
+def _json_file(path: Path, flag: str) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        fail(f"cannot read {flag} {path}: {exc.strerror}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(f"{flag} {path} is not JSON: {exc}")
+
+
 def show_app(app: dict[str, Any]) -> None:
     print_fields(
         [
@@ -60,6 +70,9 @@ def show_app(app: dict[str, Any]) -> None:
             ("team id", app["team_id"]),
             ("default environment", app["default_environment"]),
             ("apns", _apns_urls(app)),
+            ("fcm project", app.get("fcm_project_id")),
+            ("fcm account", app.get("fcm_client_email")),
+            ("fcm", (app.get("fcm_url") or "Google") if app.get("fcm_project_id") else None),
             ("created", when(app.get("created_at"))),
             ("updated", when(app.get("updated_at"))),
         ]
@@ -103,6 +116,14 @@ def put(
     apns_ca: Annotated[
         Path | None, typer.Option(help="A CA (PEM) to trust for that APNs, e.g. the sandbox's.")
     ] = None,
+    fcm_service_account: Annotated[
+        Path | None,
+        typer.Option(help="For Android: the Firebase service account's JSON key file."),
+    ] = None,
+    fcm_url: Annotated[
+        str | None, typer.Option(help="FCM HTTP v1 base URL (default: Google's).")
+    ] = None,
+    fcm_ca: Annotated[Path | None, typer.Option(help="A CA (PEM) to trust for that FCM.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create or replace an app: what is not given returns to its default (no
@@ -139,6 +160,12 @@ def put(
         fail("--certificate-key goes with --certificate")
     if apns_ca is not None:
         body["ca_pem"] = _pem_file(apns_ca, "--apns-ca")
+    if fcm_service_account is not None:
+        body["fcm_service_account"] = _json_file(fcm_service_account, "--fcm-service-account")
+    if fcm_url is not None:
+        body["fcm_url"] = fcm_url
+    if fcm_ca is not None:
+        body["fcm_ca_pem"] = _pem_file(fcm_ca, "--fcm-ca")
     app = api.request("PUT", f"/v1/apps/{name}", body)
     print_json(app) if as_json else show_app(app)
 

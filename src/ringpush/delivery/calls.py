@@ -8,6 +8,7 @@ pushes still waiting in the outbox are withdrawn and the call's state says it is
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -16,7 +17,9 @@ from typing import Any
 from ringpush.apns.errors import PayloadTooLarge
 from ringpush.apns.push_type import VOIP_PAYLOAD_LIMIT, PushType
 from ringpush.delivery.call_events import CallEventHub
+from ringpush.delivery.fcm_pushes import HIGH, fcm_call_ended, fcm_incoming_call
 from ringpush.delivery.queueing import Dispatcher, push_for_device
+from ringpush.platforms import FCM
 from ringpush.registry.call_models import Call, CallState, EndReason
 from ringpush.registry.outbox_models import OutboxPush, Urgency
 from ringpush.registry.store import Registry
@@ -46,20 +49,22 @@ class CalleeHasNoDevices(Exception):
 PAYLOAD_VERSION = 1
 
 
+def incoming_call(call: Call, sent_at: datetime) -> dict[str, Any]:
+    """The ``ringpush`` object of an incoming call, the same on iPhone and Android."""
+    return {
+        "version": PAYLOAD_VERSION,
+        "type": "incoming-call",
+        "call_id": call.call_id,
+        "caller": {"id": call.caller_id, "name": call.caller_name},
+        "video": call.video,
+        "sent_at": int(sent_at.timestamp() * 1000),
+        "ring_until": int(call.ring_until.timestamp() * 1000),
+    }
+
+
 def voip_payload(call: Call, sent_at: datetime) -> bytes:
     """What the app needs to report the call to CallKit at once."""
-    body: dict[str, Any] = {
-        "aps": {},
-        "ringpush": {
-            "version": PAYLOAD_VERSION,
-            "type": "incoming-call",
-            "call_id": call.call_id,
-            "caller": {"id": call.caller_id, "name": call.caller_name},
-            "video": call.video,
-            "sent_at": int(sent_at.timestamp() * 1000),
-            "ring_until": int(call.ring_until.timestamp() * 1000),
-        },
-    }
+    body: dict[str, Any] = {"aps": {}, "ringpush": incoming_call(call, sent_at)}
     if call.data:
         body["data"] = call.data
     encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -137,9 +142,13 @@ class CallService:
         )
         payload = voip_payload(call, now)  # raises before anything is stored
         devices = await self._registry.devices_of_user(app_id, callee_user_id, PushType.VOIP)
+        devices += await self._registry.devices_of_user(app_id, callee_user_id, FCM)
         if self._max_devices is not None and len(devices) > self._max_devices:
             devices.sort(key=lambda device: device.last_seen_at, reverse=True)
             del devices[self._max_devices :]
+        android = None
+        if any(device.push_type is FCM for device in devices):
+            android = fcm_incoming_call(incoming_call(call, now), call.data)  # or raises
         pushes = [
             push_for_device(
                 device,
@@ -147,6 +156,18 @@ class CallService:
                 now,
                 priority=10,
                 expiration=VOIP_EXPIRATION,
+                call_id=call_id,
+                not_after=call.ring_until,
+                urgency=Urgency.CALL,
+            )
+            if device.push_type is not FCM or android is None
+            else push_for_device(
+                device,
+                android,
+                now,
+                priority=HIGH,
+                # FCM's ttl: what is left of the ring time when it is sent (fcm_pushes).
+                expiration=math.floor(call.ring_until.timestamp()),
                 call_id=call_id,
                 not_after=call.ring_until,
                 urgency=Urgency.CALL,
@@ -207,6 +228,7 @@ class CallService:
         devices = await self._registry.devices_of_user(
             call.app_id, call.callee_user_id, PushType.ALERT
         )
+        devices += await self._registry.devices_of_user(call.app_id, call.callee_user_id, FCM)
         info = {
             "version": PAYLOAD_VERSION,
             "type": "call-ended",
@@ -216,6 +238,26 @@ class CallService:
         pushes: list[OutboxPush] = []
         missed = call.end_reason in (EndReason.CANCELED, EndReason.TIMEOUT)
         for device in devices:
+            if device.push_type is FCM:
+                if not missed and (
+                    device.device_id in listening or device.device_id == call.ended_by_device
+                ):
+                    continue
+                # Android has no rule against it: every end is told, a missed call with a
+                # notification of its own (high priority: the user sees it).
+                data, priority = fcm_call_ended(call, info, missed)
+                pushes.append(
+                    push_for_device(
+                        device,
+                        data,
+                        now,
+                        priority=priority,
+                        collapse_id=f"call-{call.call_id}"[:64],
+                        call_id=call.call_id,
+                        urgency=Urgency.CALL_FOLLOW_UP,
+                    )
+                )
+                continue
             if missed:
                 who = call.caller_name or call.caller_id
                 body: dict[str, Any] = {

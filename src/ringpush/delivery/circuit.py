@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from ringpush.apns.result import NO_RESPONSE, ApnsResult
+from ringpush.apns.result import NO_RESPONSE
 from ringpush.apns.transport import TransportFailure
+from ringpush.delivery.provider_answer import ProviderAnswer
 
 #: Endpoint failures in a row that open the circuit.
 FAILURES_TO_OPEN = 5
@@ -32,7 +33,7 @@ class CircuitState(StrEnum):
     HALF_OPEN = "half-open"
 
 
-def endpoint_failed(result: ApnsResult) -> bool:
+def endpoint_failed(result: ProviderAnswer) -> bool:
     """Whether ``result`` says the endpoint, not the push, is in trouble."""
     if result.status == NO_RESPONSE:
         return result.failure is not TransportFailure.CLIENT_CLOSED
@@ -72,7 +73,7 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, self.probe_at - self._clock())
 
-    def record(self, result: ApnsResult) -> bool:
+    def record(self, result: ProviderAnswer) -> bool:
         """Count an answer; True when it opened the circuit."""
         if endpoint_failed(result):
             return self._failed()

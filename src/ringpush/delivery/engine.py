@@ -30,13 +30,16 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ringpush.apns.environment import Environment
 from ringpush.apns.errors import ApnsError, InvalidNotification
 from ringpush.apns.notification import Notification
-from ringpush.apns.result import ApnsResult
+from ringpush.apns.push_type import PushType
 from ringpush.backoff import retry_delay
 from ringpush.delivery.answers import PushAnswers
 from ringpush.delivery.circuit import CircuitBreaker, CircuitState
 from ringpush.delivery.clients import ApnsClients, NoCredentials
+from ringpush.delivery.fcm_clients import FcmClients
+from ringpush.delivery.fcm_pushes import fcm_message
 from ringpush.delivery.lane import (
     DEFAULT_BACKLOG,
     DEFAULT_CONCURRENCY,
@@ -46,8 +49,11 @@ from ringpush.delivery.lane import (
     lane_name,
 )
 from ringpush.delivery.metrics import DeliveryMetrics
+from ringpush.delivery.provider_answer import LaneClient, ProviderAnswer
 from ringpush.delivery.recorder import OutcomeRecorder
+from ringpush.fcm.errors import InvalidMessage
 from ringpush.logs import Throttled
+from ringpush.platforms import FCM
 from ringpush.registry.app_cache import AppCache
 from ringpush.registry.models import App
 from ringpush.registry.outbox_models import OutboxPush, Urgency
@@ -105,6 +111,7 @@ class DeliveryEngine:
         max_held: int = MAX_HELD,
         breaker: Callable[[], CircuitBreaker] = CircuitBreaker,
         bulk_share_during_calls: float = DEFAULT_BULK_SHARE_DURING_CALLS,
+        fcm_clients: FcmClients | None = None,
     ) -> None:
         self.metrics = metrics or DeliveryMetrics()
         self.answers = answers or PushAnswers(registry.notifications)
@@ -113,6 +120,8 @@ class DeliveryEngine:
         self.apps.subscribe(self._app_changed)
         self._registry = registry
         self._clients = clients
+        self._own_fcm_clients = fcm_clients is None
+        self._fcm_clients = fcm_clients or FcmClients()
         self._clock = clock
         self._poll = poll_seconds
         self._lease = lease
@@ -199,6 +208,8 @@ class DeliveryEngine:
                 log.info("stopping: handed back %d pushes still being sent", released)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=drain)
+        if self._own_fcm_clients:
+            await self._fcm_clients.close()
         await self.answers.close()
 
     # -- what requests and tests call -------------------------------------------------
@@ -371,21 +382,15 @@ class DeliveryEngine:
                 if lane.open:
                     await self._defer(lane, [push])
                     return
-                request = Notification.for_app(
-                    app.bundle_id,
-                    push.push_type,
-                    push.token,
-                    push.payload,
-                    priority=push.priority,
-                    expiration=push.expiration,
-                    collapse_id=push.collapse_id,
-                    apns_id=push.apns_id,
-                ).encode()
+                request = self._request(app, push)
             except NoCredentials as exc:
                 await self._fail(push, str(exc), "no_credentials")
                 return
             except InvalidNotification as exc:
                 await self._fail(push, f"{exc.reason.value}: {exc}", exc.reason.value)
+                return
+            except InvalidMessage as exc:  # what FCM would refuse
+                await self._fail(push, str(exc), "invalid_message")
                 return
             except ApnsError as exc:  # unusable credentials, CA or URL
                 await self._fail(push, str(exc), "bad_configuration")
@@ -404,8 +409,29 @@ class DeliveryEngine:
             log.exception("could not dispatch push %s; it is retried after its lease", push.push_id)
             self._release_hold(push.push_id)
 
+    def _request(self, app: App, push: OutboxPush) -> Any:
+        """The push as its service takes it: APNs headers and body, or FCM's JSON."""
+        if push.push_type is FCM:
+            return fcm_message(push, self._clock()).encode()
+        assert isinstance(push.push_type, PushType)  # not FCM: an APNs push type
+        return Notification.for_app(
+            app.bundle_id,
+            push.push_type,
+            push.token,
+            push.payload,
+            priority=push.priority,
+            expiration=push.expiration,
+            collapse_id=push.collapse_id,
+            apns_id=push.apns_id,
+        ).encode()
+
     async def _lane(self, app: App, push: OutboxPush) -> Lane:
-        client = await self._clients.for_app(app, push.environment)
+        environment = push.environment
+        client: LaneClient
+        if isinstance(environment, Environment):
+            client = await self._clients.for_app(app, environment)
+        else:
+            client = await self._fcm_clients.for_app(app)
         key = push.lane
         lane = self._lanes.get(key)
         if lane is None or lane.client is not client:
@@ -430,7 +456,7 @@ class DeliveryEngine:
         finally:
             self._release_hold(push.push_id)
 
-    async def _record(self, push: OutboxPush, result: ApnsResult) -> None:
+    async def _record(self, push: OutboxPush, result: ProviderAnswer) -> None:
         try:
             after = await self._recorder.record(push, result)
         except DatabaseUnavailable as exc:
@@ -517,7 +543,7 @@ class DeliveryEngine:
         task.add_done_callback(self._tasks.discard)
 
     # -- what lanes tell the engine (LaneOwner) ---------------------------------------
-    def lane_answered(self, lane: Lane, push: OutboxPush, result: ApnsResult) -> None:
+    def lane_answered(self, lane: Lane, push: OutboxPush, result: ProviderAnswer) -> None:
         self.metrics.lane_in_flight.labels(*_labels(lane.key)).set(lane.in_flight)
         if self._closed:
             return  # handed back when the engine stopped
@@ -561,6 +587,7 @@ class DeliveryEngine:
             lane = self._lanes.pop(key)
             self._spawn(self._release(lane.close()))
         self._spawn(self._clients.forget(app_id))
+        self._spawn(self._fcm_clients.forget(app_id))
 
 
 def _labels(key: LaneKey) -> tuple[str, str]:

@@ -13,13 +13,11 @@ import asyncio
 import functools
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from ringpush.apns.client import ApnsClient
-from ringpush.apns.environment import Environment
-from ringpush.apns.notification import PushRequest
-from ringpush.apns.result import ApnsResult
 from ringpush.delivery.circuit import CircuitBreaker, CircuitState
+from ringpush.delivery.provider_answer import LaneClient, ProviderAnswer
+from ringpush.platforms import Channel
 from ringpush.registry.outbox_models import OutboxPush, Urgency
 
 #: Pushes a lane keeps in flight at once (written to its connections, or waiting in
@@ -29,13 +27,13 @@ DEFAULT_CONCURRENCY = 500
 #: pushes from the outbox (urgent ones it always takes).
 DEFAULT_BACKLOG = 250
 
-LaneKey = tuple[str, Environment]
+LaneKey = tuple[str, Channel]
 
 
 class LaneOwner(Protocol):
     """What a lane tells the engine that feeds it."""
 
-    def lane_answered(self, lane: Lane, push: OutboxPush, result: ApnsResult) -> None:
+    def lane_answered(self, lane: Lane, push: OutboxPush, result: ProviderAnswer) -> None:
         """APNs answered ``push`` (or it could not be sent)."""
 
     def lane_opened(self, lane: Lane, unsent: list[OutboxPush]) -> None:
@@ -56,7 +54,7 @@ class LaneHealth:
     """What ``/readyz`` and the metrics show of a lane."""
 
     app_id: str
-    environment: Environment
+    environment: Channel
     state: CircuitState
     in_flight: int
     waiting: int
@@ -74,7 +72,7 @@ class Lane:
     def __init__(
         self,
         key: LaneKey,
-        client: ApnsClient,
+        client: LaneClient,
         owner: LaneOwner,
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
@@ -87,7 +85,7 @@ class Lane:
         self._owner = owner
         self._concurrency = concurrency
         self._backlog = backlog
-        self._waiting: dict[Urgency, deque[tuple[OutboxPush, PushRequest]]] = {
+        self._waiting: dict[Urgency, deque[tuple[OutboxPush, Any]]] = {
             level: deque() for level in Urgency
         }
         self.in_flight = 0
@@ -134,7 +132,7 @@ class Lane:
             and not self._closed
         )
 
-    def offer(self, push: OutboxPush, request: PushRequest) -> None:
+    def offer(self, push: OutboxPush, request: Any) -> None:
         """Queue a claimed push by its urgency and send what the cap allows."""
         self._waiting[push.urgency].append((push, request))
         self._pump()
@@ -180,14 +178,14 @@ class Lane:
         """Send what the cap allows now (after the bulk cap was lifted)."""
         self._pump()
 
-    def _send(self, push: OutboxPush, request: PushRequest) -> None:
+    def _send(self, push: OutboxPush, request: Any) -> None:
         self.in_flight += 1
         if push.urgency is Urgency.BULK:
             self.bulk_in_flight += 1
         future = self.client.send_request(request, urgent=push.urgency is Urgency.CALL)
         future.add_done_callback(functools.partial(self._answered, push))
 
-    def _next(self) -> tuple[OutboxPush, PushRequest] | None:
+    def _next(self) -> tuple[OutboxPush, Any] | None:
         for level, queue in self._waiting.items():  # in urgency order
             if queue:
                 capped = self.bulk_cap is not None and self.bulk_in_flight >= self.bulk_cap
@@ -202,8 +200,8 @@ class Lane:
             queue.clear()
         return unsent
 
-    def _answered(self, push: OutboxPush, future: asyncio.Future[ApnsResult]) -> None:
-        result = future.result()
+    def _answered(self, push: OutboxPush, future: asyncio.Future[Any]) -> None:
+        result: ProviderAnswer = future.result()
         self.in_flight -= 1
         if push.urgency is Urgency.BULK:
             self.bulk_in_flight -= 1

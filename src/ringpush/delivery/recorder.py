@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from ringpush.apns.result import ApnsResult
+from ringpush.apns.environment import Environment
 from ringpush.backoff import retry_delay
 from ringpush.delivery.classify import Decision, classify
 from ringpush.delivery.metrics import DeliveryMetrics
+from ringpush.delivery.provider_answer import ProviderAnswer
 from ringpush.registry.outbox_models import OutboxPush, PushState
 from ringpush.registry.store import Registry
 
@@ -40,8 +41,9 @@ class OutcomeRecorder:
         self._log_failure(push, "failed", status=None, reason=reason)
         return replace(push, state=PushState.FAILED, reason=reason, updated_at=now)
 
-    async def record(self, push: OutboxPush, result: ApnsResult) -> OutboxPush:
-        """Carry out the decision for APNs's answer; returns the push as it now stands."""
+    async def record(self, push: OutboxPush, result: ProviderAnswer) -> OutboxPush:
+        """Carry out the decision for the service's answer; returns the push as it now
+        stands."""
         now = self._clock()
         outbox = self._registry.outbox
         verdict = classify(result, tried_other_environment=push.tried_other_environment)
@@ -58,6 +60,7 @@ class OutcomeRecorder:
             await outbox.finish(push.push_id, PushState.DELIVERED, now, status=status)
             return replace(after, state=PushState.DELIVERED, reason=None)
         if decision is Decision.TRY_OTHER_ENVIRONMENT:
+            assert isinstance(push.environment, Environment)  # an APNs answer's verdict
             other = push.environment.other
             await outbox.retry_at(
                 push.push_id, now, now, status=status, reason=reason, environment=other
@@ -86,7 +89,11 @@ class OutcomeRecorder:
                 else now
             )
             removed = await self._registry.invalidate_token(
-                app_id=push.app_id, token=push.token, invalid_since=since, reason=reason or ""
+                app_id=push.app_id,
+                token=push.token,
+                invalid_since=since,
+                reason=reason or "",
+                push_type=push.push_type,
             )
             await outbox.finish(push.push_id, PushState.DROPPED, now, status=status, reason=reason)
             self._log_failure(
@@ -97,7 +104,8 @@ class OutcomeRecorder:
             )
             return replace(after, state=PushState.DROPPED)
         if decision is Decision.RETRY:
-            when = now + timedelta(seconds=retry_delay(push.attempts))
+            wait = max(retry_delay(push.attempts), verdict.retry_after or 0.0)
+            when = now + timedelta(seconds=wait)
             if push.not_after is not None and when >= push.not_after:
                 reason = f"{reason}; ring time over before a retry"
                 await outbox.finish(
@@ -121,6 +129,7 @@ class OutcomeRecorder:
         return replace(after, state=PushState.FAILED)
 
     async def _heal_environment(self, push: OutboxPush) -> None:
+        assert isinstance(push.environment, Environment)  # only APNs tries the other one
         healed = await self._registry.set_environment(
             app_id=push.app_id, token=push.token, environment=push.environment
         )

@@ -76,6 +76,18 @@ class FcmResult:
         return action_for(self.status, self.error_code, self.message or "")
 
     @property
+    def reason_text(self) -> str | None:
+        """FCM's error code (or the body's status) as the delivery log records it."""
+        if self.error_code is not None:
+            return self.error_code.value
+        return None if self.sent else self.canonical
+
+    @property
+    def error(self) -> str | None:
+        """Why no answer came (the transport, or no access token), when none did."""
+        return self.message if self.status == NO_RESPONSE else None
+
+    @property
     def reason_label(self) -> str:
         """A short, never empty name of the outcome, for metrics and logs."""
         if self.sent:

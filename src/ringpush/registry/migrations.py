@@ -304,6 +304,15 @@ MIGRATIONS: list[tuple[int, str, list[str | Step]]] = [
             "ALTER TABLE devices DROP COLUMN invalid_reason",
         ],
     ),
+    (
+        17,
+        "FCM credentials beside APNs ones: a sealed service account, an endpoint and its CA",
+        [
+            "ALTER TABLE apps ADD COLUMN fcm_account_sealed BLOB",
+            "ALTER TABLE apps ADD COLUMN fcm_url TEXT",
+            "ALTER TABLE apps ADD COLUMN fcm_ca_pem BLOB",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from ringpush.apns.device_token import mask_device_token
 from ringpush.apns.environment import Environment
-from ringpush.apns.push_type import PushType
+from ringpush.platforms import Channel, Platform, PushKind, platform_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,11 @@ class App:
     apns_url_production: str | None = None
     #: User tokens minted before this were revoked (all of the app's users).
     user_tokens_not_before: datetime | None = None
+    #: FCM: the service account's JSON as Google issues it (sealed at rest), the HTTP v1
+    #: API's base URL when it is not Google's (a sandbox) and a CA to trust for it.
+    fcm_service_account: bytes | None = field(default=None, repr=False)
+    fcm_url: str | None = None
+    fcm_ca_pem: bytes | None = field(default=None, repr=False)
 
     def apns_url_for(self, environment: Environment) -> str | None:
         """The endpoint for ``environment``; None: Apple's own host for it."""
@@ -60,14 +65,15 @@ class App:
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """One push registration: a device's token for one push type of one app."""
+    """One push registration: a device's token for one push type of one app (APNs), or
+    its one FCM token (``push_type`` and ``environment`` both :data:`FCM`)."""
 
     app_id: str
     user_id: str
     device_id: str
-    push_type: PushType
+    push_type: PushKind
     token: str = field(repr=False)
-    environment: Environment
+    environment: Channel
     created_at: datetime
     updated_at: datetime
     last_seen_at: datetime
@@ -75,6 +81,10 @@ class Device:
     @property
     def masked_token(self) -> str:
         return mask_device_token(self.token)
+
+    @property
+    def platform(self) -> Platform:
+        return platform_of(self.push_type)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
 
-from ringpush.apns.environment import Environment
-from ringpush.apns.push_type import PushType
+from ringpush.platforms import Channel, Platform, PushKind, platform_of
 
 
 class PushState(StrEnum):
@@ -47,8 +46,8 @@ class OutboxPush:
     app_id: str
     user_id: str
     device_id: str
-    push_type: PushType
-    environment: Environment
+    push_type: PushKind
+    environment: Channel
     token: str = field(repr=False)
     apns_id: str
     payload: bytes = field(repr=False)
@@ -68,6 +67,11 @@ class OutboxPush:
     urgency: Urgency = Urgency.BULK
 
     @property
-    def lane(self) -> tuple[str, Environment]:
-        """The delivery lane this push travels in: its app and APS environment."""
+    def lane(self) -> tuple[str, Channel]:
+        """The delivery lane this push travels in: its app and channel (an APS
+        environment, or FCM)."""
         return (self.app_id, self.environment)
+
+    @property
+    def platform(self) -> Platform:
+        return platform_of(self.push_type)

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ringpush.apns.environment import Environment
-from ringpush.apns.push_type import PushType
+from ringpush.platforms import Channel, parse_channel, parse_kind
 from ringpush.registry.database import Database, Dialect, Executor
 from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 from ringpush.registry.sealing import SecretBox
@@ -103,8 +102,8 @@ class SqlOutbox:
         lease: timedelta,
         *,
         urgency: Urgency | None = None,
-        skip_lanes: Sequence[tuple[str, Environment]] = (),
-        lane: tuple[str, Environment] | None = None,
+        skip_lanes: Sequence[tuple[str, Channel]] = (),
+        lane: tuple[str, Channel] | None = None,
     ) -> list[OutboxPush]:
         """Take up to ``limit`` due pushes of one urgency class (every class, most urgent
         first, when None), pending ones and ones whose sender's lease ran out, leaving
@@ -125,7 +124,7 @@ class SqlOutbox:
             )
         return claimed
 
-    async def due_lanes(self, urgency: Urgency, now: datetime) -> list[tuple[str, Environment]]:
+    async def due_lanes(self, urgency: Urgency, now: datetime) -> list[tuple[str, Channel]]:
         """The lanes holding pushes of ``urgency`` due at ``now``.
 
         A loose index scan: one seek on ``outbox_lane`` per app and one per lane with
@@ -135,7 +134,7 @@ class SqlOutbox:
         every row of the lane it starts in.)
         """
         at = to_us(now)
-        due: list[tuple[str, Environment]] = []
+        due: list[tuple[str, Channel]] = []
         first = """SELECT app_id, environment, next_attempt_us FROM outbox
                    WHERE state IN ('pending', 'sending') AND urgency = ?"""
         order = " ORDER BY app_id, environment, next_attempt_us LIMIT 1"
@@ -144,7 +143,7 @@ class SqlOutbox:
             app_id = row[0]
             while row is not None:  # the app's lanes
                 if row[2] <= at:
-                    due.append((app_id, Environment(row[1])))
+                    due.append((app_id, parse_channel(row[1])))
                 row = await self._db.fetchone(
                     first + " AND app_id = ? AND environment > ?" + order,
                     (int(urgency), app_id, row[1]),
@@ -158,8 +157,8 @@ class SqlOutbox:
         limit: int,
         lease: timedelta,
         urgency: Urgency,
-        skip_lanes: Sequence[tuple[str, Environment]],
-        lane: tuple[str, Environment] | None,
+        skip_lanes: Sequence[tuple[str, Channel]],
+        lane: tuple[str, Channel] | None,
     ) -> list[OutboxPush]:
         at, until = to_us(now), to_us(now + lease)
         skip = " AND NOT (app_id = ? AND environment = ?)" * len(skip_lanes)
@@ -235,7 +234,7 @@ class SqlOutbox:
         *,
         status: int | None = None,
         reason: str | None = None,
-        environment: Environment | None = None,
+        environment: Channel | None = None,
     ) -> None:
         """Back to pending, due at ``when``; ``environment`` switches the APS environment
         (the BadDeviceToken retry), which is allowed once per push."""
@@ -271,7 +270,7 @@ class SqlOutbox:
         )
 
     async def defer_lane(
-        self, app_id: str, environment: Environment, until: datetime, now: datetime
+        self, app_id: str, environment: Channel, until: datetime, now: datetime
     ) -> int:
         """Every pending push of a lane due before ``until`` is due at ``until`` (its
         endpoint is down: claiming them now would only hand them back)."""
@@ -369,8 +368,8 @@ class SqlOutbox:
             app_id=row["app_id"],
             user_id=row["user_id"],
             device_id=row["device_id"],
-            push_type=PushType(row["push_type"]),
-            environment=Environment(row["environment"]),
+            push_type=parse_kind(row["push_type"]),
+            environment=parse_channel(row["environment"]),
             token=self._box.open(row["token_sealed"], TOKEN).decode(),
             apns_id=row["apns_id"],
             payload=bytes(row["payload"]),

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.platforms import Channel, PushKind, normalize_token, parse_channel, parse_kind
 from ringpush.registry.app_cache import APPS_CHANNEL
 from ringpush.registry.call_listeners import SqlCallListeners
 from ringpush.registry.database import Database, Dialect, Executor, Notifications
@@ -33,6 +33,7 @@ TOKEN = "device-token"
 INSTALL = "install-secret"
 SIGNING_KEY = "signing-key"
 CERTIFICATE = "certificate"
+FCM_ACCOUNT = "fcm-service-account"
 SERVICE_KEY = "service-key"
 KEY_CHECK_CONTEXT = "key-check"
 KEY_CHECK = b"ringpush master key check"
@@ -139,12 +140,18 @@ class SqlRegistry:
         certificate = (
             self._box.seal(app.certificate_pem, CERTIFICATE) if app.certificate_pem else None
         )
+        account = (
+            self._box.seal(app.fcm_service_account, FCM_ACCOUNT)
+            if app.fcm_service_account
+            else None
+        )
         async with self._db.transaction() as db:
             await db.execute(
                 """INSERT INTO apps (app_id, bundle_id, team_id, key_id, default_environment,
                        signing_key_sealed, certificate_sealed, apns_base_url, ca_pem,
-                       created_us, updated_us, apns_url_development, apns_url_production)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       created_us, updated_us, apns_url_development, apns_url_production,
+                       fcm_account_sealed, fcm_url, fcm_ca_pem)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (app_id) DO UPDATE SET
                        bundle_id = excluded.bundle_id, team_id = excluded.team_id,
                        key_id = excluded.key_id,
@@ -154,6 +161,8 @@ class SqlRegistry:
                        apns_base_url = excluded.apns_base_url, ca_pem = excluded.ca_pem,
                        apns_url_development = excluded.apns_url_development,
                        apns_url_production = excluded.apns_url_production,
+                       fcm_account_sealed = excluded.fcm_account_sealed,
+                       fcm_url = excluded.fcm_url, fcm_ca_pem = excluded.fcm_ca_pem,
                        updated_us = excluded.updated_us""",
                 (
                     app.app_id,
@@ -169,6 +178,9 @@ class SqlRegistry:
                     now,
                     app.apns_url_development,
                     app.apns_url_production,
+                    account,
+                    app.fcm_url,
+                    app.fcm_ca_pem,
                 ),
             )
         await self._announce_app(app.app_id)
@@ -207,6 +219,7 @@ class SqlRegistry:
     def _app(self, row: Any) -> App:
         signing = row["signing_key_sealed"]
         certificate = row["certificate_sealed"]
+        account = row["fcm_account_sealed"]
         return App(
             app_id=row["app_id"],
             bundle_id=row["bundle_id"],
@@ -222,6 +235,9 @@ class SqlRegistry:
             created_at=maybe_from_us(row["created_us"]),
             updated_at=maybe_from_us(row["updated_us"]),
             user_tokens_not_before=maybe_from_us(row["user_tokens_not_before_us"]),
+            fcm_service_account=self._box.open(account, FCM_ACCOUNT) if account else None,
+            fcm_url=row["fcm_url"],
+            fcm_ca_pem=row["fcm_ca_pem"],
         )
 
     # -- user tokens ------------------------------------------------------------------
@@ -284,14 +300,14 @@ class SqlRegistry:
         app_id: str,
         user_id: str,
         device_id: str,
-        push_type: PushType,
+        push_type: PushKind,
         token: str,
-        environment: Environment,
+        environment: Channel,
         now: datetime,
         max_devices: int | None = None,
         install_secret: str | None = None,
     ) -> Registration:
-        token = normalize_device_token(token)
+        token = normalize_token(push_type, token)
         token_hash = self._box.lookup_hash(token.encode(), TOKEN)
         install = None
         if install_secret is not None:
@@ -387,7 +403,7 @@ class SqlRegistry:
             raise TooManyDevices(user_id, limit)
 
     async def unregister_device(
-        self, *, app_id: str, user_id: str, device_id: str, push_type: PushType | None = None
+        self, *, app_id: str, user_id: str, device_id: str, push_type: PushKind | None = None
     ) -> int:
         sql = "DELETE FROM devices WHERE app_id = ? AND user_id = ? AND device_id = ?"
         args: list[str] = [app_id, user_id, device_id]
@@ -398,7 +414,7 @@ class SqlRegistry:
             return await db.execute(sql, args)
 
     async def devices_of_user(
-        self, app_id: str, user_id: str, push_type: PushType | None = None
+        self, app_id: str, user_id: str, push_type: PushKind | None = None
     ) -> list[Device]:
         sql = "SELECT * FROM devices WHERE app_id = ? AND user_id = ?"
         args: list[str] = [app_id, user_id]
@@ -419,9 +435,15 @@ class SqlRegistry:
         ]
 
     async def invalidate_token(
-        self, *, app_id: str, token: str, invalid_since: datetime, reason: str
+        self,
+        *,
+        app_id: str,
+        token: str,
+        invalid_since: datetime,
+        reason: str,
+        push_type: PushKind = PushType.VOIP,
     ) -> bool:
-        token_hash = self._box.lookup_hash(normalize_device_token(token).encode(), TOKEN)
+        token_hash = self._box.lookup_hash(normalize_token(push_type, token).encode(), TOKEN)
         async with self._db.transaction() as db:
             return (
                 await db.execute(
@@ -433,7 +455,7 @@ class SqlRegistry:
             )
 
     async def set_environment(self, *, app_id: str, token: str, environment: Environment) -> bool:
-        token_hash = self._box.lookup_hash(normalize_device_token(token).encode(), TOKEN)
+        token_hash = self._box.lookup_hash(normalize_token(PushType.VOIP, token).encode(), TOKEN)
         async with self._db.transaction() as db:
             return (
                 await db.execute(
@@ -472,11 +494,13 @@ class SqlRegistry:
                 )
                 resealed += 1
             for row in await db.fetchall(
-                "SELECT app_id, signing_key_sealed, certificate_sealed FROM apps"
+                "SELECT app_id, signing_key_sealed, certificate_sealed, fcm_account_sealed"
+                " FROM apps"
             ):
                 for column, context in (
                     ("signing_key_sealed", SIGNING_KEY),
                     ("certificate_sealed", CERTIFICATE),
+                    ("fcm_account_sealed", FCM_ACCOUNT),
                 ):
                     if row[column]:
                         plain = self._box.open(row[column], context)
@@ -496,9 +520,9 @@ class SqlRegistry:
             app_id=row["app_id"],
             user_id=row["user_id"],
             device_id=row["device_id"],
-            push_type=PushType(row["push_type"]),
+            push_type=parse_kind(row["push_type"]),
             token=self._box.open(row["token_sealed"], TOKEN).decode(),
-            environment=Environment(row["environment"]),
+            environment=parse_channel(row["environment"]),
             created_at=from_us(row["created_us"]),
             updated_at=from_us(row["updated_us"]),
             last_seen_at=from_us(row["last_seen_us"]),

@@ -15,6 +15,7 @@ from ringpush.apns.credentials import TokenCredentials
 from ringpush.apns.environment import Environment
 from ringpush.apns.jwt_signer import ProviderToken
 from ringpush.apns.push_type import PushType
+from ringpush.platforms import Channel, PushKind
 from ringpush.registry.call_models import Call, CallEnding, EndReason
 from ringpush.registry.database import Notifications
 from ringpush.registry.models import App, Device, Registration
@@ -94,14 +95,14 @@ class Outbox(Protocol):
         lease: timedelta,
         *,
         urgency: Urgency | None = None,
-        skip_lanes: Sequence[tuple[str, Environment]] = (),
-        lane: tuple[str, Environment] | None = None,
+        skip_lanes: Sequence[tuple[str, Channel]] = (),
+        lane: tuple[str, Channel] | None = None,
     ) -> list[OutboxPush]:
         """Take up to ``limit`` due pushes (and ones whose sender's lease ran out) of one
         urgency class, or of all, most urgent first; none of ``skip_lanes``, or only
         those of ``lane``. Each push is claimed by exactly one sender per attempt."""
 
-    async def due_lanes(self, urgency: Urgency, now: datetime) -> list[tuple[str, Environment]]:
+    async def due_lanes(self, urgency: Urgency, now: datetime) -> list[tuple[str, Channel]]:
         """The (app, environment) lanes with pushes of ``urgency`` due at ``now``, found
         at a cost that follows the number of lanes, not of the pushes queued."""
 
@@ -109,7 +110,7 @@ class Outbox(Protocol):
         """Claimed pushes not tried now: due at ``until``, the claim not an attempt."""
 
     async def defer_lane(
-        self, app_id: str, environment: Environment, until: datetime, now: datetime
+        self, app_id: str, environment: Channel, until: datetime, now: datetime
     ) -> int:
         """The lane's pending pushes due before ``until`` are due at ``until``."""
 
@@ -133,7 +134,7 @@ class Outbox(Protocol):
         *,
         status: int | None = None,
         reason: str | None = None,
-        environment: Environment | None = None,
+        environment: Channel | None = None,
     ) -> None: ...
 
     async def release(self, push_ids: Sequence[str], now: datetime) -> int:
@@ -275,9 +276,9 @@ class Registry(Protocol):
         app_id: str,
         user_id: str,
         device_id: str,
-        push_type: PushType,
+        push_type: PushKind,
         token: str,
-        environment: Environment,
+        environment: Channel,
         now: datetime,
         max_devices: int | None = None,
         install_secret: str | None = None,
@@ -290,17 +291,23 @@ class Registry(Protocol):
         ``max_devices`` already."""
 
     async def unregister_device(
-        self, *, app_id: str, user_id: str, device_id: str, push_type: PushType | None = None
+        self, *, app_id: str, user_id: str, device_id: str, push_type: PushKind | None = None
     ) -> int: ...
 
     async def devices_of_user(
-        self, app_id: str, user_id: str, push_type: PushType | None = None
+        self, app_id: str, user_id: str, push_type: PushKind | None = None
     ) -> list[Device]: ...
 
     async def list_users(self, app_id: str) -> list[str]: ...
 
     async def invalidate_token(
-        self, *, app_id: str, token: str, invalid_since: datetime, reason: str
+        self,
+        *,
+        app_id: str,
+        token: str,
+        invalid_since: datetime,
+        reason: str,
+        push_type: PushKind = PushType.VOIP,
     ) -> bool:
         """Delete the token's registration unless it was registered again after
         ``invalid_since`` (Apple's 410 rule); returns whether it was removed."""

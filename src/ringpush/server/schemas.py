@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.platforms import FCM, MAX_FCM_TOKEN_LENGTH, Channel, Platform, PushKind
 from ringpush.registry.call_models import CallState
 from ringpush.registry.call_models import EndReason as EndReasonName
 
@@ -86,8 +95,20 @@ class AppIn(Strict):
         default=None, pattern=_APNS_URL, description="for the production environment"
     )
     ca_pem: str | None = None
+    fcm_service_account: dict[str, Any] | None = Field(
+        default=None,
+        description="FCM: the service account's JSON as the Firebase console gives it"
+        " (project_id, private_key_id, private_key, client_email, token_uri); never"
+        " returned",
+    )
+    fcm_url: str | None = Field(
+        default=None,
+        pattern=_APNS_URL,
+        description="FCM HTTP v1 base URL (https://host[:port]) when not Google's (a sandbox)",
+    )
+    fcm_ca_pem: str | None = Field(default=None, description="a CA to trust for fcm_url")
 
-    @field_validator("signing_key", "certificate", "ca_pem", mode="after")
+    @field_validator("signing_key", "certificate", "ca_pem", "fcm_ca_pem", mode="after")
     @classmethod
     def _pem(cls, value: str | None) -> str | None:
         if value is not None and not value.isascii():
@@ -105,6 +126,10 @@ class AppOut(BaseModel):
     apns_url: str | None
     apns_url_development: str | None
     apns_url_production: str | None
+    fcm_project_id: str | None = Field(description="the FCM service account's project")
+    fcm_client_email: str | None
+    fcm_key_id: str | None = Field(description="the service account key's private_key_id")
+    fcm_url: str | None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -132,9 +157,21 @@ class ServiceKeyOut(BaseModel):
 
 
 class DeviceIn(Strict):
-    token: str = Field(min_length=2, max_length=400, description="device token, hex")
-    push_type: PushType = PushType.VOIP
-    environment: Environment
+    platform: Platform = Field(
+        Platform.APNS,
+        description="apns: an iPhone's token for one push type and APS environment; fcm:"
+        " an Android install's FCM registration token (one per install; no push_type or"
+        " environment)",
+    )
+    token: str = Field(
+        min_length=1,
+        max_length=MAX_FCM_TOKEN_LENGTH,
+        description="APNs: the device token, hex; FCM: the registration token, as given",
+    )
+    push_type: PushType | None = Field(None, description="APNs only (default voip)")
+    environment: Environment | None = Field(
+        None, description="APNs only, required: the APS environment of the app's build"
+    )
     install_secret: str | None = Field(
         None,
         min_length=22,
@@ -147,13 +184,67 @@ class DeviceIn(Strict):
         " invalid; otherwise 409 device_token_unavailable",
     )
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _fits_its_platform(
+        cls, data: Any, handler: ModelWrapValidatorHandler[DeviceIn]
+    ) -> DeviceIn:
+        """An APNs registration needs its environment: named beside every other invalid
+        field (a 422 lists them all), so checked around the field checks."""
+        missing = (
+            isinstance(data, dict)
+            and data.get("platform", Platform.APNS.value) != Platform.FCM.value
+            and data.get("environment") is None
+        )
+        try:
+            device = handler(data)
+        except ValidationError as exc:
+            if not missing:
+                raise
+            errors: list[Any] = [
+                {"type": error["type"], "loc": error["loc"], "input": error["input"],
+                 "ctx": error.get("ctx", {})}
+                for error in exc.errors()
+            ]  # fmt: skip
+            errors.append({"type": "missing", "loc": ("environment",), "input": data})
+            raise ValidationError.from_exception_data(exc.title, errors) from None
+        wrong = None
+        if device.platform is Platform.FCM:
+            given = [name for name in ("push_type", "environment") if getattr(device, name)]
+            if given:
+                wrong = {
+                    "type": "value_error",
+                    "loc": (given[0],),
+                    "input": data,
+                    "ctx": {"error": ValueError("an fcm registration takes none (APNs only)")},
+                }
+        elif missing:
+            wrong = {"type": "missing", "loc": ("environment",), "input": data}
+        if wrong is not None:
+            raise ValidationError.from_exception_data(cls.__name__, [wrong])  # type: ignore[list-item]
+        return device
+
+    @property
+    def kind(self) -> PushKind:
+        """What the registry stores it as."""
+        if self.platform is Platform.FCM:
+            return FCM
+        return self.push_type or PushType.VOIP
+
+    @property
+    def channel(self) -> Channel:
+        if self.platform is Platform.FCM or self.environment is None:
+            return FCM
+        return self.environment
+
 
 class DeviceOut(BaseModel):
     device_id: str
     user_id: str
-    push_type: PushType
-    token: str = Field(description="masked: first and last four hex characters")
-    environment: Environment
+    platform: Platform
+    push_type: PushKind = Field(description="an APNs push type, or fcm")
+    token: str = Field(description="masked: its first and last four characters")
+    environment: Channel = Field(description="an APS environment, or fcm")
     created_at: datetime
     updated_at: datetime
     last_seen_at: datetime
@@ -186,9 +277,9 @@ class DeliveryOut(BaseModel):
     call_id: str | None
     user_id: str
     device_id: str
-    push_type: PushType
-    environment: Environment
-    apns_id: str
+    push_type: PushKind
+    environment: Channel
+    apns_id: str = Field(description="the push's id (its apns-id on APNs)")
     state: str
     attempts: int
     status: int | None
@@ -200,8 +291,8 @@ class TokenCheckOut(BaseModel):
     """What a token check found for one registration of a device."""
 
     device_id: str
-    push_type: PushType
-    environment: Environment = Field(description="where the token works, when it does")
+    push_type: PushKind
+    environment: Channel = Field(description="where the token works, when it does")
     valid: bool | None = Field(description="None: not known (not checked, or no answer yet)")
     verdict: str
     apns_id: str | None = Field(description="the silent push that checked it, if one went")

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import json
+
 from ringpush.registry.call_models import Call
 from ringpush.registry.models import App, Device
 from ringpush.registry.outbox_models import OutboxPush
 from ringpush.server.schemas import AppOut, CallOut, DeliveryOut, DeviceOut
 
 
+def _fcm_identity(app: App) -> dict[str, str]:
+    """What may be shown of the FCM service account: whose it is, never its key."""
+    if app.fcm_service_account is None:
+        return {}
+    account = json.loads(app.fcm_service_account)
+    return {
+        "fcm_project_id": account["project_id"],
+        "fcm_client_email": account["client_email"],
+        "fcm_key_id": account["private_key_id"],
+    }
+
+
 def app_out(app: App) -> AppOut:
+    identity = _fcm_identity(app)
     return AppOut(
         app_id=app.app_id,
         bundle_id=app.bundle_id,
@@ -19,6 +34,10 @@ def app_out(app: App) -> AppOut:
         apns_url=app.apns_base_url,
         apns_url_development=app.apns_url_development,
         apns_url_production=app.apns_url_production,
+        fcm_project_id=identity.get("fcm_project_id"),
+        fcm_client_email=identity.get("fcm_client_email"),
+        fcm_key_id=identity.get("fcm_key_id"),
+        fcm_url=app.fcm_url,
         created_at=app.created_at,
         updated_at=app.updated_at,
     )
@@ -28,6 +47,7 @@ def device_out(device: Device) -> DeviceOut:
     return DeviceOut(
         device_id=device.device_id,
         user_id=device.user_id,
+        platform=device.platform,
         push_type=device.push_type,
         token=device.masked_token,
         environment=device.environment,

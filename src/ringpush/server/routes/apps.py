@@ -9,6 +9,8 @@ from fastapi import APIRouter, Path, Response
 
 from ringpush.apns.credentials import CertificateCredentials, TokenCredentials
 from ringpush.apns.errors import ApnsError
+from ringpush.fcm.errors import FcmError
+from ringpush.fcm.service_account import ServiceAccount
 from ringpush.registry.models import App
 from ringpush.registry.store import Registry
 from ringpush.server.auth import forbidden, new_service_key
@@ -63,11 +65,20 @@ def app_from(app_id: str, body: AppIn) -> App:
             CertificateCredentials(pem, pem).load_into(_probe_context())
         except ApnsError as exc:
             raise ApiError(ErrorCode.INVALID_CREDENTIALS, f"certificate: {exc}") from None
-    if body.ca_pem is not None:
+    for name, ca in (("ca_pem", body.ca_pem), ("fcm_ca_pem", body.fcm_ca_pem)):
+        if ca is not None:
+            try:
+                _probe_context().load_verify_locations(cadata=ca)
+            except (ssl.SSLError, ValueError) as exc:
+                raise ApiError(
+                    ErrorCode.INVALID_CREDENTIALS, f"{name}: not a PEM CA ({exc})"
+                ) from None
+    account = None
+    if body.fcm_service_account is not None:
         try:
-            _probe_context().load_verify_locations(cadata=body.ca_pem)
-        except (ssl.SSLError, ValueError) as exc:
-            raise ApiError(ErrorCode.INVALID_CREDENTIALS, f"ca_pem: not a PEM CA ({exc})") from None
+            account = ServiceAccount.from_mapping(body.fcm_service_account).to_json()
+        except FcmError as exc:
+            raise ApiError(ErrorCode.INVALID_CREDENTIALS, f"fcm_service_account: {exc}") from None
     return App(
         app_id=app_id,
         bundle_id=body.bundle_id,
@@ -80,6 +91,9 @@ def app_from(app_id: str, body: AppIn) -> App:
         apns_url_development=body.apns_url_development,
         apns_url_production=body.apns_url_production,
         ca_pem=body.ca_pem.encode() if body.ca_pem else None,
+        fcm_service_account=account,
+        fcm_url=body.fcm_url,
+        fcm_ca_pem=body.fcm_ca_pem.encode() if body.fcm_ca_pem else None,
     )
 
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from ringpush.apns.device_token import normalize_device_token
 from ringpush.apns.errors import ApnsError
 from ringpush.apns.push_type import PushType
+from ringpush.platforms import normalize_token
 from ringpush.server.error_codes import ErrorCode
 from ringpush.server.errors import COMMON_ERRORS, ApiError, error_responses
 from ringpush.server.principals import AsUser, State, User
@@ -37,20 +37,21 @@ def _charge(state: ServerState, me: User) -> None:
 async def register_device(
     device_id: DeviceId, body: DeviceIn, me: AsUser, state: State, response: Response
 ) -> RegistrationOut:
-    """Register or update this device's token for one push type (idempotent)."""
+    """Register or update this device's token (idempotent): an iPhone's for one push type
+    and APS environment, an Android install's FCM token (``platform: fcm``)."""
     _charge(state, me)
     await existing_app(state.registry, me.app_id)
     try:
-        token = normalize_device_token(body.token)
-    except ApnsError as exc:
+        token = normalize_token(body.kind, body.token)
+    except (ApnsError, ValueError) as exc:
         raise ApiError(ErrorCode.INVALID_TOKEN, f"token: {exc}") from None
     result = await state.registry.register_device(
         app_id=me.app_id,
         user_id=me.user_id,
         device_id=device_id,
-        push_type=body.push_type,
+        push_type=body.kind,
         token=token,
-        environment=body.environment,
+        environment=body.channel,
         now=state.now(),
         max_devices=state.max_devices_per_user,
         install_secret=body.install_secret,

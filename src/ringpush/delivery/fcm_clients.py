@@ -1,0 +1,81 @@
+"""One FCM client per app, built from the app's stored service account: the one place
+that turns an app into FCM credentials, an endpoint and TLS settings.
+
+The access token lives in the client's cache, renewed a margin before it expires and
+on a 401 without an FCM error code (docs/fcm.md §3). It is per instance for now: each
+instance of a deployment exchanges its own (one exchange an hour each, which Google
+allows); sharing it through the registry, as the APNs provider token is, is the
+``AccessTokenStore`` hook of :mod:`ringpush.fcm.oauth`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from ringpush.delivery.clients import NoCredentials
+from ringpush.fcm.answer import FcmResult
+from ringpush.fcm.client import DEFAULT_BASE_URL, FcmClient
+from ringpush.fcm.errors import FcmError
+from ringpush.fcm.service_account import ServiceAccount
+from ringpush.registry.models import App
+
+
+class FcmLaneClient:
+    """An :class:`FcmClient` as a lane sends through it: an encoded body in, a future of
+    its :class:`FcmResult` out (FCM has no stream queue to jump: ``urgent`` is moot)."""
+
+    def __init__(self, client: FcmClient) -> None:
+        self.client = client
+        self._sending: set[asyncio.Task[FcmResult]] = set()
+
+    def send_request(self, request: Any, *, urgent: bool = False) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(self.client.send_encoded(request))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        return task
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class FcmClients:
+    def __init__(self, *, request_timeout: float = 10.0, connect_timeout: float = 10.0) -> None:
+        self._timeout = request_timeout
+        self._connect_timeout = connect_timeout
+        self._clients: dict[str, tuple[datetime | None, FcmLaneClient]] = {}
+
+    async def for_app(self, app: App) -> FcmLaneClient:
+        """The app's client; a new one (the old one closed) once the app was put again."""
+        known = self._clients.get(app.app_id)
+        if known is not None and known[0] == app.updated_at:
+            return known[1]
+        if app.fcm_service_account is None:
+            raise NoCredentials(f"app {app.app_id} has no FCM service account")
+        try:
+            account = ServiceAccount.from_json(app.fcm_service_account)
+        except FcmError as exc:  # checked when put: only a changed library gets here
+            raise NoCredentials(f"app {app.app_id}: FCM service account: {exc}") from None
+        client = FcmLaneClient(
+            FcmClient(
+                account,
+                base_url=app.fcm_url or DEFAULT_BASE_URL,
+                ca_pem=app.fcm_ca_pem,
+                timeout=self._timeout,
+                connect_timeout=self._connect_timeout,
+            )
+        )
+        self._clients[app.app_id] = (app.updated_at, client)
+        if known is not None:
+            await known[1].close()
+        return client
+
+    async def forget(self, app_id: str) -> None:
+        known = self._clients.pop(app_id, None)
+        if known is not None:
+            await known[1].close()
+
+    async def close(self) -> None:
+        for app_id in list(self._clients):
+            await self.forget(app_id)
