@@ -108,6 +108,35 @@ async def _answers(
         writer.write(connection.data_to_send())
 
 
+async def test_a_body_read_with_its_headers_is_the_request_body(tmp_path: Path) -> None:
+    """HEADERS and DATA in one write, so in one read and one batch of h2 events: the
+    early-answer guard took that body for one sent after an answer and dropped it."""
+    async with running_stack(f"sqlite:///{tmp_path / 'ringpush.db'}", https=True) as stack:
+        assert stack.trust is not None and stack.http.base_url.port is not None
+        bob = await stack.user("bob")
+        stack.trust.set_alpn_protocols(["h2"])
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", stack.http.base_url.port, ssl=stack.trust, server_hostname="127.0.0.1"
+        )
+        connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        connection.initiate_connection()
+        body = json.dumps({"token": stack.token(), "environment": "development"}).encode()
+        connection.send_headers(
+            1,
+            [
+                (":method", "PUT"), (":path", "/v1/devices/phone"), (":scheme", "https"),
+                (":authority", "127.0.0.1"), ("authorization", bob["Authorization"]),
+                ("content-type", "application/json"), ("content-length", str(len(body))),
+            ],
+        )  # fmt: skip
+        connection.send_data(1, body, end_stream=True)
+        try:
+            status, _ = await _answers(connection, reader, writer, 1)  # one write of all
+        finally:
+            writer.close()
+    assert status == 201
+
+
 async def test_a_body_ended_short_after_its_answer_leaves_the_connection_whole(
     tmp_path: Path,
 ) -> None:

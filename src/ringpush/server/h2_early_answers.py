@@ -30,9 +30,16 @@ from hypercorn.protocol.h2 import H2Protocol as _HypercornH2Protocol
 
 class H2Protocol(_HypercornH2Protocol):
     async def _handle_events(self, events: list[Any]) -> None:
+        # A stream opened in this same batch (headers and body read at once) is not yet
+        # among hypercorn's streams: its data is the request's body, not a late one.
+        opened = {e.stream_id for e in events if isinstance(e, h2.events.RequestReceived)}
         kept = []
         for event in events:
-            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
+            if (
+                isinstance(event, h2.events.DataReceived)
+                and event.stream_id not in self.streams
+                and event.stream_id not in opened
+            ):
                 self.connection.acknowledge_received_data(
                     event.flow_controlled_length, event.stream_id
                 )

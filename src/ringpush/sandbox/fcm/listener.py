@@ -36,6 +36,8 @@ TLS_SHUTDOWN_SECONDS = 1.0
 #: An idle connection is closed after this long (and the TLS handshake gets as long).
 IDLE_SECONDS = 30.0
 H2_MAX_CONCURRENT_STREAMS = 100
+#: Requests one connection may carry: as many as it likes.
+KEEP_ALIVE_MAX_REQUESTS = 2**62
 
 
 def server_context(certificate: IssuedCertificate) -> ssl.SSLContext:
@@ -60,6 +62,9 @@ class TlsListener:
         wrapped: Any = app  # hypercorn types ASGI messages more narrowly than starlette
         config = Config()
         config.keep_alive_timeout = IDLE_SECONDS
+        # hypercorn's default ends an HTTP/2 connection after 1000 requests and loses the
+        # ones in flight (found by bench/fcm_throughput.py); FCM keeps connections for ever.
+        config.keep_alive_max_requests = KEEP_ALIVE_MAX_REQUESTS
         config.h2_max_concurrent_streams = H2_MAX_CONCURRENT_STREAMS
         config.include_server_header = False
         config.accesslog = None
