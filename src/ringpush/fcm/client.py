@@ -24,6 +24,7 @@ from ringpush.actions import Action
 from ringpush.backoff import retry_delay
 from ringpush.fcm.answer import AuthFailure, FcmResult, parse_answer
 from ringpush.fcm.errors import FcmError, TokenEndpointUnavailable, TokenExchangeError
+from ringpush.fcm.h2_transport import H2Transport
 from ringpush.fcm.message import FcmMessage
 from ringpush.fcm.oauth import (
     AccessToken,
@@ -33,7 +34,7 @@ from ringpush.fcm.oauth import (
     token_request,
 )
 from ringpush.fcm.service_account import ServiceAccount
-from ringpush.fcm.transport import HttpxTransport, Transport, TransportError
+from ringpush.fcm.transport import Transport, TransportError
 
 log = logging.getLogger("ringpush.fcm")
 
@@ -82,7 +83,10 @@ class FcmClient:
         self._url = f"{base_url.rstrip('/')}/v1/projects/{project}/messages:send"
         self._token_attempts = max(1, token_attempts)
         self._token_retry_base = token_retry_base
-        self._transport = transport or HttpxTransport(
+        # The hand-written HTTP/2 transport by default: httpx costs 6-8x its CPU per
+        # message (bench/fcm_throughput.py, bench/RESULTS.md). An endpoint that does not
+        # speak HTTP/2 takes transport=HttpxTransport(...) (HTTP/1.1 keep-alive).
+        self._transport = transport or H2Transport(
             ca_file=ca_file, ca_pem=ca_pem, timeout=timeout, connect_timeout=connect_timeout
         )
         self._renewal: asyncio.Task[AccessToken] | None = None

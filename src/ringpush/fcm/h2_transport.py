@@ -70,7 +70,8 @@ class _Exchange:
 
     def fail(self, failure: TransportFailure, why: str) -> None:
         if not self.future.done():
-            self.future.set_exception(TransportError(failure, why))
+            # Named first, as the httpx transport names it: logs and results say which.
+            self.future.set_exception(TransportError(failure, f"{failure.value}: {why}"))
 
 
 class _Owner(Protocol):
