@@ -20,6 +20,7 @@ from ringpush.apns.push_type import PushType
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.engine import DeliveryEngine, utc_now
+from ringpush.delivery.fcm_clients import FcmClients
 from ringpush.delivery.pushes import PushService
 from ringpush.registry import SecretBox, SqlRegistry, open_registry
 from ringpush.sandbox import Sandbox
@@ -132,7 +133,9 @@ async def running_stack(
     account = fcm.issue_service_account(PROJECT)
     registry = await open_registry(database_url, SecretBox({"k": b"\4" * 32}, "k"))
     clients = ApnsClients(request_timeout=5)
-    engine = DeliveryEngine(registry, clients, poll_seconds=0.05)
+    # Access tokens renewed on any 401 however young (a test expires them at once).
+    fcm_clients = FcmClients(request_timeout=5, min_token_age=0)
+    engine = DeliveryEngine(registry, clients, poll_seconds=0.05, fcm_clients=fcm_clients)
     await engine.listen()
     engine.start()
     calls = CallService(registry, engine, utc_now, max_devices=DEFAULT_MAX_DEVICES_PER_USER)
@@ -182,6 +185,7 @@ async def running_stack(
             await server.stop()
             await engine.stop()
             await clients.close()
+            await fcm_clients.close()
             await registry.close()
             await sandbox.stop()
             await fcm.stop()

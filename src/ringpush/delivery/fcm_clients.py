@@ -18,6 +18,7 @@ from ringpush.delivery.clients import NoCredentials
 from ringpush.fcm.answer import FcmResult
 from ringpush.fcm.client import DEFAULT_BASE_URL, FcmClient
 from ringpush.fcm.errors import FcmError
+from ringpush.fcm.oauth import MIN_TOKEN_AGE_FOR_INVALIDATION, AccessTokenCache
 from ringpush.fcm.service_account import ServiceAccount
 from ringpush.registry.models import App
 
@@ -41,9 +42,19 @@ class FcmLaneClient:
 
 
 class FcmClients:
-    def __init__(self, *, request_timeout: float = 10.0, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        request_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+        min_token_age: float = MIN_TOKEN_AGE_FOR_INVALIDATION,
+    ) -> None:
+        """``min_token_age``: an access token younger than this is not renewed on a 401
+        (:class:`~ringpush.fcm.oauth.AccessTokenCache`), so a refusing FCM cannot make
+        every send an exchange."""
         self._timeout = request_timeout
         self._connect_timeout = connect_timeout
+        self._min_token_age = min_token_age
         self._clients: dict[str, tuple[datetime | None, FcmLaneClient]] = {}
 
     async def for_app(self, app: App) -> FcmLaneClient:
@@ -60,6 +71,7 @@ class FcmClients:
         client = FcmLaneClient(
             FcmClient(
                 account,
+                token_cache=AccessTokenCache(account, min_age_for_invalidation=self._min_token_age),
                 base_url=app.fcm_url or DEFAULT_BASE_URL,
                 ca_pem=app.fcm_ca_pem,
                 timeout=self._timeout,
