@@ -16,6 +16,7 @@ from ringpush.apns.credentials import generate_signing_key
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.sandbox import Sandbox
+from ringpush.sandbox.fcm import FcmSandbox
 
 ADMIN = "rpa_" + "k" * 40
 
@@ -99,3 +100,66 @@ async def test_sigkill_mid_delivery_loses_no_push(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
             await proc.wait()
         await sandbox.stop()
+
+
+async def test_sigkill_mid_delivery_loses_no_android_push(tmp_path: Path) -> None:
+    """The same for an Android phone: the FCM push in flight when serve is killed is
+    sent again after the restart (at least once: FCM has no apns-id to deduplicate on)."""
+    fcm = FcmSandbox()
+    await fcm.start()
+    account = fcm.issue_service_account("crash-project")
+    token = fcm.issue_token("com.example.app", "crash-project")
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    proc, url = await start_server(tmp_path)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            put = await http.put(
+                "/v1/apps/demo",
+                headers=admin,
+                json={"bundle_id": "com.example.app", "fcm_service_account": account,
+                      "fcm_url": fcm.url, "fcm_ca_pem": fcm.ca_pem.decode()},
+            )  # fmt: skip
+            assert put.status_code == 200, put.text
+            service_key = (
+                await http.post("/v1/apps/demo/service-keys", headers=admin, json={})
+            ).json()["key"]
+            user = (
+                await http.post("/v1/apps/demo/user-tokens", headers=admin, json={"user_id": "bob"})
+            ).json()["token"]
+            registered = await http.put(
+                "/v1/devices/pixel",
+                headers={"Authorization": f"Bearer {user}"},
+                json={"platform": "fcm", "token": token},
+            )
+            assert registered.status_code == 201
+            fcm.faults.latency_ms = 20_000  # FCM is slow: the push stays in flight
+            call = await http.post(
+                "/v1/calls",
+                headers={"Authorization": f"Bearer {service_key}"},
+                json={"call_id": "crash-2", "caller_id": "alice", "callee_user_id": "bob"},
+            )
+            [delivery] = call.json()["deliveries"]
+            assert delivery["state"] == "sending"
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        fcm.faults.latency_ms = 0
+        proc, url = await start_server(tmp_path)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            state = None
+            for _ in range(200):
+                rows = (
+                    await http.get("/v1/deliveries", headers=admin, params={"call_id": "crash-2"})
+                ).json()
+                state = rows[0]
+                if state["state"] == "delivered":
+                    break
+                await asyncio.sleep(0.1)
+        assert state is not None
+        assert (state["state"], state["push_id"]) == ("delivered", delivery["push_id"])
+        assert state["attempts"] >= 2
+        assert fcm.messages(token=token)  # it reached the phone
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+        await fcm.stop()
