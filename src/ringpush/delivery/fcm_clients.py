@@ -2,10 +2,9 @@
 that turns an app into FCM credentials, an endpoint and TLS settings.
 
 The access token lives in the client's cache, renewed a margin before it expires and
-on a 401 without an FCM error code (docs/fcm.md §3). It is per instance for now: each
-instance of a deployment exchanges its own (one exchange an hour each, which Google
-allows); sharing it through the registry, as the APNs provider token is, is the
-``AccessTokenStore`` hook of :mod:`ringpush.fcm.oauth`.
+on a 401 without an FCM error code (docs/fcm.md §3). Given the registry's store
+(:mod:`ringpush.registry.access_tokens`), every instance of a deployment sends with the
+same token, exchanged by whichever instance first finds it due.
 """
 
 from __future__ import annotations
@@ -18,7 +17,11 @@ from ringpush.delivery.clients import NoCredentials
 from ringpush.fcm.answer import FcmResult
 from ringpush.fcm.client import DEFAULT_BASE_URL, FcmClient
 from ringpush.fcm.errors import FcmError
-from ringpush.fcm.oauth import MIN_TOKEN_AGE_FOR_INVALIDATION, AccessTokenCache
+from ringpush.fcm.oauth import (
+    MIN_TOKEN_AGE_FOR_INVALIDATION,
+    AccessTokenCache,
+    AccessTokenStore,
+)
 from ringpush.fcm.service_account import ServiceAccount
 from ringpush.registry.models import App
 
@@ -48,6 +51,7 @@ class FcmClients:
         request_timeout: float = 10.0,
         connect_timeout: float = 10.0,
         min_token_age: float = MIN_TOKEN_AGE_FOR_INVALIDATION,
+        tokens: AccessTokenStore | None = None,
     ) -> None:
         """``min_token_age``: an access token younger than this is not renewed on a 401
         (:class:`~ringpush.fcm.oauth.AccessTokenCache`), so a refusing FCM cannot make
@@ -55,6 +59,7 @@ class FcmClients:
         self._timeout = request_timeout
         self._connect_timeout = connect_timeout
         self._min_token_age = min_token_age
+        self._tokens = tokens
         self._clients: dict[str, tuple[datetime | None, FcmLaneClient]] = {}
 
     async def for_app(self, app: App) -> FcmLaneClient:
@@ -72,6 +77,7 @@ class FcmClients:
             FcmClient(
                 account,
                 token_cache=AccessTokenCache(account, min_age_for_invalidation=self._min_token_age),
+                token_store=self._tokens,
                 base_url=app.fcm_url or DEFAULT_BASE_URL,
                 ca_pem=app.fcm_ca_pem,
                 timeout=self._timeout,

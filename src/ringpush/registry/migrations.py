@@ -313,6 +313,20 @@ MIGRATIONS: list[tuple[int, str, list[str | Step]]] = [
             "ALTER TABLE apps ADD COLUMN fcm_ca_pem BLOB",
         ],
     ),
+    (
+        18,
+        "the FCM access token of each service account, shared by every instance",
+        [
+            """CREATE TABLE fcm_access_tokens (
+                account TEXT NOT NULL,
+                key_fingerprint TEXT NOT NULL,
+                token_sealed BLOB NOT NULL,
+                obtained_s DOUBLE PRECISION NOT NULL,
+                expires_s DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (account, key_fingerprint)
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

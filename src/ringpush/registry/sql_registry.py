@@ -14,6 +14,7 @@ from typing import Any
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.platforms import Channel, PushKind, normalize_token, parse_channel, parse_kind
+from ringpush.registry.access_tokens import SqlAccessTokens
 from ringpush.registry.app_cache import APPS_CHANNEL
 from ringpush.registry.call_listeners import SqlCallListeners
 from ringpush.registry.database import Database, Dialect, Executor, Notifications
@@ -46,6 +47,7 @@ class SqlRegistry:
         self._outbox = SqlOutbox(db, box)
         self._calls = SqlCalls(db, self._outbox)
         self._provider_tokens = SqlProviderTokens(db, box)
+        self._access_tokens = SqlAccessTokens(db, box)
         self._call_listeners = SqlCallListeners(db)
         self._retention = SqlRetention(db)
 
@@ -72,6 +74,11 @@ class SqlRegistry:
     @property
     def provider_tokens(self) -> SqlProviderTokens:
         return self._provider_tokens
+
+    @property
+    def access_tokens(self) -> SqlAccessTokens:
+        """FCM access tokens, one per service account for the whole deployment."""
+        return self._access_tokens
 
     @property
     def box(self) -> SecretBox:
@@ -513,7 +520,7 @@ class SqlRegistry:
                 "UPDATE key_checks SET sealed = ? WHERE name = 'master'",
                 (self._box.seal(KEY_CHECK, KEY_CHECK_CONTEXT),),
             )
-        return resealed + await self._provider_tokens.reseal()
+        return resealed + await self._provider_tokens.reseal() + await self._access_tokens.reseal()
 
     def _device(self, row: Any) -> Device:
         return Device(

@@ -15,6 +15,7 @@ from ringpush.apns.credentials import TokenCredentials
 from ringpush.apns.environment import Environment
 from ringpush.apns.jwt_signer import ProviderToken
 from ringpush.apns.push_type import PushType
+from ringpush.fcm.oauth import AccessTokenStore
 from ringpush.platforms import Channel, PushKind
 from ringpush.registry.call_models import Call, CallEnding, EndReason
 from ringpush.registry.database import Notifications
@@ -236,6 +237,9 @@ class Registry(Protocol):
 
     @property
     def provider_tokens(self) -> ProviderTokens: ...
+
+    @property
+    def access_tokens(self) -> AccessTokenStore: ...
 
     @property
     def calls(self) -> CallStore: ...

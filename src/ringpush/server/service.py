@@ -18,6 +18,7 @@ from pathlib import Path
 from ringpush.delivery.calls import CallService
 from ringpush.delivery.clients import ApnsClients
 from ringpush.delivery.engine import DeliveryEngine, utc_now
+from ringpush.delivery.fcm_clients import FcmClients
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.pushes import PushService
 from ringpush.gc_pauses import GcPauseMonitor, settle_collector
@@ -86,6 +87,8 @@ class RingpushService:
             lane_concurrency=settings.lane_concurrency,
             bulk_share_during_calls=settings.bulk_share_during_calls,
             metrics=metrics,
+            # FCM access tokens shared by every instance, as APNs provider tokens are.
+            fcm_clients=FcmClients(tokens=self.registry.access_tokens),
         )
         await engine.listen()
         engine.start()
