@@ -153,3 +153,32 @@ async def test_bad_android_registrations_are_refused_with_the_field(tmp_path: Pa
         )
         assert broken.status_code == 422
         assert broken.json()["error"]["message"].startswith("fcm_service_account: ")
+
+
+async def test_a_token_registered_again_after_the_send_survives_unregistered(
+    tmp_path: Path,
+) -> None:
+    """FCM's UNREGISTERED carries no time: the attempt's own stands for it, so an app that
+    registered the token again while the answer was on its way keeps it."""
+    async with running_stack(f"sqlite:///{tmp_path / 'again.db'}") as stack:
+        assert stack.fcm is not None
+        bob = await stack.user("bob")
+        token = await stack.android(bob, "pixel")
+        stack.fcm.faults.update({"latency_ms": 1000})
+        assert stack.fcm.uninstall(token)
+        # The call's answer waits for the first answers: ring meanwhile, not after.
+        ringing = asyncio.create_task(stack.ring("bob", "c-again"))
+        await asyncio.sleep(0.3)  # the push is out, its answer delayed
+        again = await stack.http.put(
+            "/v1/devices/pixel", headers=bob, json={"platform": "fcm", "token": token}
+        )
+        assert again.status_code == 200
+        await ringing
+        for _ in range(100):
+            log = (await stack.http.get("/v1/deliveries?call_id=c-again", headers=ADMIN)).json()
+            if log and log[0]["state"] == "dropped":
+                break
+            await asyncio.sleep(0.05)
+        assert (log[0]["state"], log[0]["reason"]) == ("dropped", "UNREGISTERED")
+        kept = (await stack.http.get("/v1/devices", headers=bob)).json()
+        assert [d["device_id"] for d in kept] == ["pixel"]

@@ -18,6 +18,7 @@ from ringpush.backoff import retry_delay
 from ringpush.delivery.classify import Decision, classify
 from ringpush.delivery.metrics import DeliveryMetrics
 from ringpush.delivery.provider_answer import ProviderAnswer
+from ringpush.platforms import Platform
 from ringpush.registry.outbox_models import OutboxPush, PushState
 from ringpush.registry.store import Registry
 
@@ -83,9 +84,13 @@ class OutcomeRecorder:
                 next_attempt_at=now,
             )
         if decision is Decision.DROP_TOKEN:
+            # APNs's 410 says since when the token is invalid; FCM says nothing, so the
+            # attempt's own time: a device that registered the token again since keeps it.
             since = (
                 datetime.fromtimestamp(verdict.invalid_since_ms / 1000, tz=UTC)
                 if verdict.invalid_since_ms is not None
+                else min(push.updated_at, now)
+                if push.platform is Platform.FCM
                 else now
             )
             removed = await self._registry.invalidate_token(
