@@ -178,3 +178,21 @@ async def test_the_console_is_served_with_a_same_origin_policy(stack: Stack) -> 
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert script.headers["content-type"].startswith("text/javascript")
     assert missing.status_code == 404
+
+
+async def test_an_android_phone_is_listed_and_gets_a_test_data_message(
+    page: Page, stack: Stack
+) -> None:
+    assert stack.fcm is not None
+    token = await stack.android(await stack.user("bob"), "pixel")
+    await sign_in(page)
+    await expect(page.locator("#devices tbody tr")).to_have_count(3)
+    await expect(page.locator("#devices tbody tr", has_text="pixel")).to_contain_text("fcm")
+    await expect(page.locator("#app-details")).to_contain_text("ringpush-demo")
+    await page.locator("#push-type").select_option("fcm")
+    # Counted as FCM counts it: the data's keys and values.
+    await expect(page.locator("#push-size")).to_have_text("38 / 4096 bytes of data")
+    await page.get_by_role("button", name="Send push").click()
+    await expect(page.locator("#push-result")).to_contain_text("delivered")
+    [message] = stack.fcm.messages(token=token)
+    assert message.message["data"] == {"message": "Hello from the ringpush console"}

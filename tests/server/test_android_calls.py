@@ -182,3 +182,39 @@ async def test_a_token_registered_again_after_the_send_survives_unregistered(
         assert (log[0]["state"], log[0]["reason"]) == ("dropped", "UNREGISTERED")
         kept = (await stack.http.get("/v1/devices", headers=bob)).json()
         assert [d["device_id"] for d in kept] == ["pixel"]
+
+
+async def test_an_app_sends_its_own_data_messages_to_android(tmp_path: Path) -> None:
+    """POST /v1/pushes with push_type fcm: the app's data to the user's Android phones,
+    FCM's rules checked before anything is stored."""
+    async with running_stack(f"sqlite:///{tmp_path / 'data.db'}") as stack:
+        assert stack.fcm is not None
+        bob = await stack.user("bob")
+        token = await stack.android(bob, "pixel")
+        sent = await stack.http.post(
+            "/v1/pushes",
+            headers=stack.service,
+            json={"user_id": "bob", "push_type": "fcm", "payload": {"chat": "hi"},
+                  "collapse_id": "chat-1"},
+        )  # fmt: skip
+        assert sent.status_code == 201, sent.text
+        [message] = await _fcm_messages(stack, token, 1)
+        assert message["data"] == {"chat": "hi"}
+        assert (message["android"]["priority"], message["android"]["collapse_key"]) == (
+            "NORMAL",
+            "chat-1",
+        )
+        number = await stack.http.post(
+            "/v1/pushes",
+            headers=stack.service,
+            json={"user_id": "bob", "push_type": "fcm", "payload": {"count": 3}},
+        )
+        assert (number.status_code, number.json()["error"]["code"]) == (422, "invalid_push")
+        assert "message.data[0].value" in number.json()["error"]["message"]
+        huge = await stack.http.post(
+            "/v1/pushes",
+            headers=stack.service,
+            json={"user_id": "bob", "push_type": "fcm", "payload": {"x": "y" * 5000}},
+        )
+        assert (huge.status_code, huge.json()["error"]["code"]) == (413, "payload_too_large")
+        assert len(stack.fcm.messages(token=token)) == 1  # neither refused one was sent

@@ -1,5 +1,6 @@
-"""Pushes other than call invitations (alert, complication, fileprovider, …) to a user's
-devices of that type, through the same outbox and with the same APNs rules."""
+"""Pushes other than call invitations (alert, complication, fileprovider, …, or an FCM
+data message to Android devices) to a user's devices of that type, through the same
+outbox and with the same APNs or FCM rules."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 from ringpush.apns.errors import InvalidNotification
 from ringpush.apns.notification import Notification, compact_json
 from ringpush.apns.push_type import PushType
+from ringpush.delivery.fcm_pushes import fcm_message
 from ringpush.delivery.queueing import Dispatcher, push_for_device
+from ringpush.platforms import FCM, PushKind
 from ringpush.registry.models import Device
-from ringpush.registry.outbox_models import OutboxPush, Urgency
+from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
 from ringpush.registry.store import Registry
 
 #: A token only used to run the notification rules before anything is stored.
@@ -22,7 +25,7 @@ _PROBE_TOKEN = "00" * 32
 class NoDevicesForPushType(Exception):
     """The user has no live device registered for the push type: nothing is stored."""
 
-    def __init__(self, user_id: str, push_type: PushType) -> None:
+    def __init__(self, user_id: str, push_type: PushKind) -> None:
         super().__init__(user_id, push_type)
         self.user_id = user_id
         self.push_type = push_type
@@ -42,7 +45,7 @@ class PushService:
         app_id: str,
         bundle_id: str,
         user_id: str,
-        push_type: PushType,
+        push_type: PushKind,
         payload: dict[str, Any],
         priority: int | None = None,
         expiration: int | None = None,
@@ -56,16 +59,24 @@ class PushService:
         They are stored pending and claimed by the engine as lanes have room: a bulk
         sender cannot crowd out anything, however fast it posts."""
         body = compact_json(payload)
-        Notification.for_app(
-            bundle_id,
-            push_type,
-            _PROBE_TOKEN,
-            body,
-            priority=priority,
-            expiration=expiration,
-            collapse_id=collapse_id,
-        ).encode()
         now = self._clock()
+        if push_type is FCM:
+            # What FCM would refuse is refused here, before anything is stored.
+            probe = OutboxPush(
+                **_FCM_PROBE, payload=body, priority=priority, expiration=expiration,
+                collapse_id=collapse_id, next_attempt_at=now, created_at=now, updated_at=now,
+            )  # fmt: skip
+            fcm_message(probe, now).encode()
+        else:
+            Notification.for_app(
+                bundle_id,
+                push_type,
+                _PROBE_TOKEN,
+                body,
+                priority=priority,
+                expiration=expiration,
+                collapse_id=collapse_id,
+            ).encode()
         devices = await self._registry.devices_of_user(app_id, user_id, push_type)
         pushes = [
             push_for_device(
@@ -128,6 +139,13 @@ class PushService:
 
 __all__ = ["InvalidNotification", "NoDevicesForPushType", "PushService"]
 
+
+#: The fields of an FCM push checked before it is queued, other than its own.
+_FCM_PROBE: dict[str, Any] = {
+    "push_id": "probe", "app_id": "probe", "user_id": "probe", "device_id": "probe",
+    "push_type": FCM, "environment": FCM, "token": "probe", "apns_id": "probe",
+    "state": PushState.PENDING,
+}  # fmt: skip
 
 #: A silent push: what a token check sends to an alert token (never a VoIP push, which
 #: iOS would have to show as a call).

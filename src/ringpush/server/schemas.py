@@ -336,9 +336,16 @@ class PushIn(Strict):
     device_id: str | None = Field(
         default=None, pattern=_ID, description="only this device of the user (a test push)"
     )
-    push_type: PushType
-    payload: dict[str, object]
-    priority: int | None = Field(default=None, description="10, 5 or 1; default per type")
+    push_type: PushKind = Field(
+        description="an APNs push type, or fcm: a data message to the user's Android devices"
+    )
+    payload: dict[str, object] = Field(
+        description="APNs: the JSON payload; fcm: the data, a map of strings (at most 4096"
+        " bytes of keys and values)"
+    )
+    priority: int | None = Field(
+        default=None, description="10, 5 or 1; default per type (fcm: 10 is HIGH, else NORMAL)"
+    )
     expiration: int | None = Field(
         default=None, ge=0, le=MAX_EXPIRATION, description="UNIX seconds; 0 = now"
     )

@@ -9,6 +9,7 @@ const SAMPLES = {
   background: { aps: { "content-available": 1 } },
   complication: { aps: {}, complication: "refresh" },
   fileprovider: { "container-identifier": "NSFileProviderRootContainerItemIdentifier" },
+  fcm: { message: "Hello from the ringpush console" },
 };
 const LOG_ROWS = 500;
 
@@ -140,6 +141,7 @@ async function selectApp(appId) {
     ["Key id", app.key_id || "—"],
     ["Team id", app.team_id || "—"],
     ["APNs", environments.join("; ")],
+    ["FCM", app.fcm_project_id ? `${app.fcm_project_id} (${app.fcm_client_email}) at ${app.fcm_url || "Google"}` : "—"],
   ];
   $("app-details").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
   state.devices.clear();
@@ -259,8 +261,14 @@ function pushPayload() {
   }
 }
 
+/** What FCM counts against its 4096 bytes: the data's keys and values, UTF-8. */
+function fcmDataSize(data) {
+  return Object.entries(data).reduce((total, [key, value]) => total + bytes(key) + bytes(String(value)), 0);
+}
+
 function updatePushSize() {
   const limit = LIMITS.other;
+  const fcm = $("push-type").value === "fcm";
   const payload = pushPayload();
   const size = $("push-size");
   const send = $("push-send");
@@ -270,10 +278,11 @@ function updatePushSize() {
     send.disabled = true;
     return;
   }
-  size.textContent = `${payload.size} / ${limit} bytes`;
-  const over = payload.size > limit;
+  const counted = fcm ? fcmDataSize(payload.parsed) : payload.size;
+  size.textContent = `${counted} / ${limit} bytes${fcm ? " of data" : ""}`;
+  const over = counted > limit;
   size.className = over ? "over" : "";
-  if (over) size.textContent += ": over APNs's limit, not sent";
+  if (over) size.textContent += fcm ? ": over FCM's limit, not sent" : ": over APNs's limit, not sent";
   send.disabled = over;
 }
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from ringpush.apns.errors import InvalidNotification, PayloadTooLarge
 from ringpush.apns.push_type import PushType
 from ringpush.delivery.outcomes import first_outcomes
+from ringpush.fcm.errors import InvalidMessage
 from ringpush.registry.models import Device
 from ringpush.registry.outbox_models import OutboxPush, PushState
 from ringpush.server.error_codes import ErrorCode
@@ -74,6 +75,10 @@ async def push_to_user(request: Request) -> Response:
         raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"payload: {exc}") from None
     except InvalidNotification as exc:
         raise ApiError(ErrorCode.INVALID_PUSH, f"{exc.reason.value}: {exc}") from None
+    except InvalidMessage as exc:  # what FCM would refuse
+        too_big = any(violation.too_big for violation in exc.violations)
+        code = ErrorCode.PAYLOAD_TOO_LARGE if too_big else ErrorCode.INVALID_PUSH
+        raise ApiError(code, f"payload: {exc}") from None
     outcomes = await first_outcomes(
         state.registry, state.engine.answers, queued, FIRST_ANSWER_WAIT_SECONDS
     )
