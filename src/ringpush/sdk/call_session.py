@@ -4,7 +4,10 @@ ringpush never sends a second VoIP push to stop a call (iOS would show it as a n
 call), so a ringing device learns that the call was answered elsewhere, declined,
 canceled or timed out from the call's event stream. The session keeps that stream open
 (reconnecting, since the first event is always the current state, nothing is missed)
-until the call is no longer ringing, then tells the app once.
+until the call is no longer ringing, then tells the app once. A push can say so first
+(Android is told every end of a call, an iPhone not following the events a background
+or alert push): :meth:`CallSession.end_by_push` ends the session then, and whichever
+came second finds nothing left to end.
 """
 
 from __future__ import annotations
@@ -13,18 +16,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
 from ringpush.backoff import retry_delay
 from ringpush.sdk.errors import ApiError, RingpushError
 from ringpush.sdk.incoming import IncomingCall
+from ringpush.sdk.outcomes import CallEnded, CallOutcome, outcome_of
 
 if TYPE_CHECKING:
     from ringpush.sdk.client import Client
+
+__all__ = ["CallEnded", "CallOutcome", "CallSession", "outcome_of"]
 
 log = logging.getLogger(__name__)
 
@@ -32,47 +36,6 @@ log = logging.getLogger(__name__)
 #: doubles, with jitter, while the stream keeps dropping).
 RECONNECT_BASE_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 5.0
-
-
-class CallOutcome(StrEnum):
-    ANSWERED_HERE = "answered-here"
-    ANSWERED_ELSEWHERE = "answered-elsewhere"
-    DECLINED_HERE = "declined-here"
-    DECLINED_ELSEWHERE = "declined-elsewhere"
-    CANCELED = "canceled"
-    TIMEOUT = "timeout"
-    #: The stream failed for good (e.g. the user token was revoked): treat as over.
-    LOST = "lost"
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnded:
-    call_id: str
-    outcome: CallOutcome
-    #: The device that answered or declined, when one did.
-    device_id: str | None
-
-    @property
-    def here(self) -> bool:
-        return self.outcome in (CallOutcome.ANSWERED_HERE, CallOutcome.DECLINED_HERE)
-
-
-def outcome_of(event: dict[str, Any], my_device: str) -> CallEnded | None:
-    """What an event means for this device; None while the call still rings."""
-    state, reason, device = event.get("state"), event.get("reason"), event.get("device_id")
-    call_id = str(event.get("call_id", ""))
-    if state == "ringing":
-        return None
-    here = device == my_device
-    if state == "answered":
-        outcome = CallOutcome.ANSWERED_HERE if here else CallOutcome.ANSWERED_ELSEWHERE
-    elif reason == "declined":
-        outcome = CallOutcome.DECLINED_HERE if here else CallOutcome.DECLINED_ELSEWHERE
-    elif reason == "timeout":
-        outcome = CallOutcome.TIMEOUT
-    else:
-        outcome = CallOutcome.CANCELED
-    return CallEnded(call_id, outcome, device if isinstance(device, str) else None)
 
 
 class CallSession:
@@ -112,6 +75,12 @@ class CallSession:
     def when_done(self, callback: Callable[[CallSession], None]) -> None:
         """Call ``callback(self)`` once the session stops following (ended or closed)."""
         self._task.add_done_callback(lambda _task: callback(self))
+
+    def end_by_push(self, ended: CallEnded) -> None:
+        """A push said the call is over before its events did (a stream still
+        connecting, or one that dropped): tell the app now and stop following."""
+        self._finish(ended)
+        self._task.cancel()
 
     async def close(self) -> None:
         self._task.cancel()

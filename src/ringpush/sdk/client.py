@@ -19,6 +19,7 @@ import httpx
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
 from ringpush.backoff import retry_delay
+from ringpush.platforms import Channel, PushKind, parse_channel, parse_kind
 from ringpush.sdk.call_session import CallEnded, CallSession
 from ringpush.sdk.errors import ServerUnavailable, UnknownDevice, error_from_response
 from ringpush.sdk.incoming import IncomingCall
@@ -39,11 +40,13 @@ EVENT_READ_TIMEOUT = 45.0
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """What the server stored for one token (the token itself comes back masked)."""
+    """What the server stored for one token (the token itself comes back masked);
+    ``push_type`` and ``environment`` are :data:`~ringpush.platforms.FCM` for an
+    Android install's FCM token."""
 
     device_id: str
-    push_type: PushType
-    environment: Environment
+    push_type: PushKind
+    environment: Channel
     masked_token: str
     created: bool
 
@@ -181,32 +184,37 @@ class Client:
         self, token: str, push_type: PushType, environment: Environment
     ) -> Registration:
         """Register (or update) this device's token for one push type; idempotent."""
-        response = await self._request(
-            "PUT",
-            f"/v1/devices/{self.device_id}",
-            body={
-                "token": token,
-                "push_type": push_type.value,
-                "environment": environment.value,
-                **({"install_secret": self.install_secret} if self.install_secret else {}),
-            },
+        return await self._put_device(
+            {"token": token, "push_type": push_type.value, "environment": environment.value}
         )
+
+    async def register_fcm(self, token: str) -> Registration:
+        """Register (or update) this Android install's FCM token; idempotent. FCM has
+        no push types and one host, so the token is all there is."""
+        return await self._put_device({"platform": "fcm", "token": token})
+
+    async def _put_device(self, body: dict[str, Any]) -> Registration:
+        if self.install_secret:
+            body["install_secret"] = self.install_secret
+        response = await self._request("PUT", f"/v1/devices/{self.device_id}", body=body)
         data = response.json()
         device = data["device"]
         return Registration(
             device_id=device["device_id"],
-            push_type=PushType(device["push_type"]),
-            environment=Environment(device["environment"]),
+            push_type=parse_kind(device["push_type"]),
+            environment=parse_channel(device["environment"]),
             masked_token=device["token"],
             created=bool(data["created"]),
         )
 
-    async def unregister(self, push_type: PushType | None = None) -> bool:
+    async def unregister(self, push_type: PushKind | None = None) -> bool:
         """Remove this device's token of one push type (all types if None).
+        :data:`~ringpush.platforms.FCM` removes the device (an Android install
+        registers nothing else under its device id).
 
         Returns False when the server had none (already removed, e.g. after a 410).
         """
-        params = {"push_type": push_type.value} if push_type is not None else None
+        params = {"push_type": push_type.value} if isinstance(push_type, PushType) else None
         try:
             await self._request("DELETE", f"/v1/devices/{self.device_id}", params=params)
         except UnknownDevice:
@@ -266,6 +274,12 @@ class Client:
         self._sessions.add(session)
         session.when_done(self._sessions.discard)
         return session
+
+    def ended_by_push(self, ended: CallEnded) -> None:
+        """A push said the call is over (:attr:`IncomingPush.ended`): the sessions
+        following it end now, should the call's events not have said so yet."""
+        for session in [s for s in self._sessions if s.call.call_id == ended.call_id]:
+            session.end_by_push(ended)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -2,7 +2,10 @@
 
 The VoIP payload ringpush sends (:func:`ringpush.delivery.calls.voip_payload`) carries
 everything CallKit needs, so the app can report the call before its PushKit handler
-returns, as iOS requires, without waiting for the network.
+returns, as iOS requires, without waiting for the network. An Android phone gets the
+same ``ringpush`` object in an FCM data message (as JSON text, since FCM data values are
+strings); the SDK parses it back (:func:`ringpush.sdk.android.fcm_payload`), so
+:attr:`IncomingPush.call` is the same :class:`IncomingCall` on both platforms.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ringpush.apns.push_type import PushType
+from ringpush.platforms import FCM, PushKind
+from ringpush.sdk.outcomes import CallEnded, ended_by_push
 
 #: Call ids become CallKit UUIDs in this namespace: every device of the callee, and every
 #: event about the call, names the same UUID.
@@ -72,16 +77,27 @@ class IncomingCall:
 @dataclass(frozen=True, slots=True)
 class IncomingPush:
     """A push handed to the app. For VoIP, iOS requires a CallKit report before the
-    handler returns, even when :attr:`call` is None (report, then end it)."""
+    handler returns, even when :attr:`call` is None (report, then end it). For FCM
+    (``push_type`` :data:`~ringpush.platforms.FCM`) the payload is the message's data with
+    ``ringpush`` and ``data`` parsed back into objects; the notification Android requires
+    was already asked of the app's ``show_notification`` (:class:`ManagedPush`)."""
 
-    push_type: PushType
+    push_type: PushKind
     payload: dict[str, Any]
 
     @property
     def call(self) -> IncomingCall | None:
-        if self.push_type is not PushType.VOIP:
+        """The call this push rings (a VoIP push, or an FCM incoming-call message)."""
+        if self.push_type is not PushType.VOIP and self.push_type is not FCM:
             return None
         try:
             return IncomingCall.from_payload(self.payload)
         except NotACallPush:
             return None
+
+    @property
+    def ended(self) -> CallEnded | None:
+        """The call this push says is over (Android's call-ended and missed-call
+        messages, an iPhone's background and alert pushes); the SDK also ends the
+        :class:`~ringpush.sdk.CallSession` following it."""
+        return ended_by_push(self.payload.get("ringpush"))

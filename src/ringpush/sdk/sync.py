@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from ringpush.apns.environment import Environment
 from ringpush.apns.push_type import PushType
+from ringpush.platforms import PushKind
 from ringpush.sdk.client import Client, Registration
 
 T = TypeVar("T")
@@ -33,7 +34,10 @@ class BlockingClient:
     def register(self, token: str, push_type: PushType, environment: Environment) -> Registration:
         return self._run(self._client.register(token, push_type, environment))
 
-    def unregister(self, push_type: PushType | None = None) -> bool:
+    def register_fcm(self, token: str) -> Registration:
+        return self._run(self._client.register_fcm(token))
+
+    def unregister(self, push_type: PushKind | None = None) -> bool:
         return self._run(self._client.unregister(push_type))
 
     def devices(self) -> list[dict[str, Any]]:
