@@ -1,6 +1,7 @@
-"""The whole of ringpush in one process, with no Apple account: the server on SQLite, the
-built-in sandbox standing in for APNs (both environments), and one app whose APNs
-endpoint and signing key are the sandbox's.
+"""The whole of ringpush in one process, with no Apple or Google account: the server on
+SQLite, the built-in sandbox standing in for APNs (both environments) and for FCM, and
+one app whose APNs endpoint and signing key, and FCM endpoint and service account, are
+the sandbox's.
 
 ``make run`` (:mod:`ringpush.quickstart`), ``ringpush demo`` and the SDK's end-to-end
 tests all start it; the app is created through the HTTP API like an operator would.
@@ -17,10 +18,14 @@ import httpx
 from ringpush.apns.credentials import generate_signing_key
 from ringpush.apns.environment import Environment
 from ringpush.sandbox import Sandbox
+from ringpush.sandbox.fcm import FcmSandbox
 from ringpush.server.service import RingpushService, ServeSettings
 
 DEMO_APP_ID = "demo"
 DEMO_BUNDLE_ID = "com.example.ringpush"
+#: The demo app on Android: its package (the same name as on iOS) and Firebase project.
+DEMO_PACKAGE = DEMO_BUNDLE_ID
+DEMO_FCM_PROJECT = "ringpush-demo"
 
 
 def _quiet(_: str) -> None:
@@ -35,6 +40,7 @@ class LocalStack:
         port: int = 0,
         sandbox_port: int = 0,
         control_port: int | None = 0,
+        fcm_port: int = 0,
         app_id: str = DEMO_APP_ID,
         bundle_id: str = DEMO_BUNDLE_ID,
         lease_seconds: float = 60.0,
@@ -44,9 +50,10 @@ class LocalStack:
         self.app_id = app_id
         self.bundle_id = bundle_id
         # The sandbox keeps its CA, ports, keys and tokens beside the server's state, so an
-        # app pointed at it keeps working across runs.
-        self.sandbox = Sandbox(state_dir=state_dir / "sandbox")
-        self._ports = (port, sandbox_port, control_port)
+        # app pointed at it keeps working across runs (of FCM only the port: the app gets
+        # a new service account and CA on every start, see add_app).
+        self.sandbox = Sandbox(state_dir=state_dir / "sandbox", fcm=True)
+        self._ports = (port, sandbox_port, control_port, fcm_port)
         self._lease = lease_seconds
         self._say = say
         self.service: RingpushService | None = None
@@ -66,17 +73,26 @@ class LocalStack:
         )
 
     async def start(self) -> None:
-        port, sandbox_port, control_port = self._ports
+        port, sandbox_port, control_port, fcm_port = self._ports
         environments = (Environment.DEVELOPMENT, Environment.PRODUCTION)
         try:
             # Ports given as 0 take the last run's (the sandbox's state dir keeps them).
             await self.sandbox.start(
-                port=sandbox_port, control_port=control_port, environments=environments
+                port=sandbox_port,
+                control_port=control_port,
+                environments=environments,
+                fcm_port=fcm_port,
             )
         except OSError:
-            self._say(f"ports {sandbox_port}/{control_port} are busy; the sandbox uses free ones")
+            self._say(
+                f"ports {sandbox_port}/{control_port}/{fcm_port} are busy;"
+                " the sandbox uses free ones"
+            )
             await self.sandbox.start(
-                port=0, control_port=None if control_port is None else 0, environments=environments
+                port=0,
+                control_port=None if control_port is None else 0,
+                environments=environments,
+                fcm_port=0,
             )
         try:
             self.service = RingpushService(self._settings(port))
@@ -93,9 +109,16 @@ class LocalStack:
             await self.stop()
             raise
 
+    @property
+    def fcm(self) -> FcmSandbox:
+        """The local FCM the stack's apps send to."""
+        assert self.sandbox.fcm is not None
+        return self.sandbox.fcm
+
     async def add_app(self, app_id: str) -> str:
-        """Create an app (the stack's bundle id, a new key the sandbox trusts) through the
-        operator API; returns its calling service's API key."""
+        """Create an app through the operator API, as an operator would: the stack's
+        bundle id and a new key the sandbox trusts for APNs, a new service account of
+        the demo Firebase project for FCM; returns its calling service's API key."""
         key = generate_signing_key()
         self.sandbox.register_key(key.key_id, key.team_id, key.pem)
         await self.operator(
@@ -110,6 +133,9 @@ class LocalStack:
                 "apns_url_development": self.sandbox.url(Environment.DEVELOPMENT),
                 "apns_url_production": self.sandbox.url(Environment.PRODUCTION),
                 "ca_pem": self.sandbox.ca_pem.decode(),
+                "fcm_service_account": self.fcm.issue_service_account(DEMO_FCM_PROJECT),
+                "fcm_url": self.fcm.url,
+                "fcm_ca_pem": self.fcm.ca_pem.decode(),
             },
         )
         minted = await self.operator("POST", f"/v1/apps/{app_id}/service-keys", {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def test_sandbox_prints_its_ports_and_writes_the_ca(running: RunningSandbox) -> 
     assert int(str(running.info["port"])) > 0
     assert int(str(running.info["control_port"])) > 0
     assert Path(str(running.info["ca_file"])).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert "fcm_port" not in running.info  # FCM only with --fcm
 
 
 def test_send_delivers_a_voip_push_the_sandbox_records(running: RunningSandbox) -> None:
@@ -108,22 +110,30 @@ def test_send_to_the_wrong_environment_is_bad_device_token(running: RunningSandb
     assert ": 400 BadDeviceToken" in done.stdout
 
 
-def test_run_once_sends_a_first_voip_push(tmp_path: Path) -> None:
-    """`make run`'s job without serving forever: server, sandbox, demo app, one call."""
+def test_run_once_rings_bobs_iphone_and_android_phone(tmp_path: Path) -> None:
+    """`make run`'s job without serving forever: server, sandbox (APNs and FCM), demo app,
+    one call ringing both of bob's simulated phones."""
     done = ringpush(
         "run", "--state-dir", str(tmp_path), "--port", "0", "--sandbox-port", "0",
-        "--control-port", "0", "--once",
+        "--control-port", "0", "--fcm-port", "0", "--once",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "running ringpush on SQLite with its local APNs sandbox" in done.stdout
-    assert "Rang bob's simulated phone: apns-id " in done.stdout
-    assert ": 200 (delivered)" in done.stdout
+    assert re.search(r"Rang bob's simulated phone: apns-id \S+: 200 \(delivered\)", done.stdout)
+    assert re.search(
+        r"Rang bob's simulated Android phone through FCM: push id \S+: 200 \(delivered\)",
+        done.stdout,
+    )
+    assert re.search(
+        r"FCM sandbox: https://127\.0\.0\.1:\d+ \(project ringpush-demo\)", done.stdout
+    )
+    assert (tmp_path / "sandbox" / "fcm-ca.pem").exists()
     assert (tmp_path / "ringpush.db").exists()
     assert (tmp_path / "admin.key").stat().st_mode & 0o777 == 0o600
 
 
 async def test_a_second_run_never_rings_devices_registered_by_hand(tmp_path: Path) -> None:
-    ports = {"port": 0, "sandbox_port": 0, "control_port": 0}
+    ports = {"port": 0, "sandbox_port": 0, "control_port": 0, "fcm_port": 0}
     first: list[str] = []
     assert await run_local(tmp_path, **ports, say=first.append, serve=False)
     assert any(line.startswith("Rang bob's simulated phone") for line in first)
@@ -145,7 +155,7 @@ async def test_a_second_run_never_rings_devices_registered_by_hand(tmp_path: Pat
 def test_ctrl_c_on_run_stops_cleanly_with_exit_0(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ringpush", "run", "--state-dir", str(tmp_path),
-         "--port", "0", "--sandbox-port", "0", "--control-port", "0"],
+         "--port", "0", "--sandbox-port", "0", "--control-port", "0", "--fcm-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None

@@ -1,6 +1,6 @@
-"""A sandbox with a state dir keeps its CA, ports, keys and issued tokens across
-restarts, so an app pointed at it keeps working (issue 15 §4); a broken state file is one
-clear error."""
+"""A sandbox with a state dir keeps its CA, ports (FCM's too), keys and issued tokens
+across restarts, so an app pointed at it keeps working (issue 15 §4); a broken state
+file is one clear error."""
 
 from __future__ import annotations
 
@@ -83,6 +83,25 @@ async def test_run_keeps_the_sandbox_between_runs(tmp_path: Path) -> None:
     async with LocalStack(tmp_path) as first:
         url = first.sandbox.url(Environment.PRODUCTION)
         ca_file = first.sandbox.ca_file
+        fcm_url = first.fcm.url
     async with LocalStack(tmp_path) as second:
         assert second.sandbox.url(Environment.PRODUCTION) == url
         assert second.sandbox.ca_file == ca_file == tmp_path / "sandbox" / "ca.pem"
+        assert second.fcm.url == fcm_url  # the FCM port too
+
+
+async def test_a_port_not_served_in_a_run_stays_saved_for_the_next(tmp_path: Path) -> None:
+    with_fcm = Sandbox(state_dir=tmp_path, fcm=True)
+    await with_fcm.start(control_port=None)
+    assert with_fcm.fcm is not None
+    fcm_port = with_fcm.fcm.port
+    await with_fcm.stop()
+    without = Sandbox(state_dir=tmp_path)
+    await without.start(control_port=None)
+    await without.stop()
+    again = Sandbox(state_dir=tmp_path, fcm=True)
+    await again.start(control_port=None)  # fcm_port 0: the last run's that served FCM
+    try:
+        assert again.fcm is not None and again.fcm.port == fcm_port
+    finally:
+        await again.stop()

@@ -24,6 +24,9 @@ from ringpush.cli.root import EXIT_NOT_SENT, EnvironmentChoice, command, fail
 from ringpush.logs import configure_logging
 from ringpush.server.settings import BY_NAME as SETTINGS_BY_NAME
 
+#: The local FCM's port, next to the sandbox's 2197 (APNs) and 2198 (control).
+DEFAULT_FCM_PORT = 2199
+
 
 @command()
 def keygen(
@@ -190,13 +193,31 @@ def sandbox(
         Path | None,
         typer.Option(
             help="Keep the CA, ports, signing keys and issued tokens here across restarts"
-            " (ports given as 0 take the last run's)."
+            " (ports given as 0 take the last run's). Of FCM only its port is kept."
+        ),
+    ] = None,
+    fcm: Annotated[
+        bool,
+        typer.Option(
+            "--fcm",
+            help="Also serve a local FCM (HTTP v1 over TLS) on --fcm-port, its control API"
+            " under /fcm of the control port.",
+        ),
+    ] = False,
+    fcm_port: Annotated[
+        int | None,
+        typer.Option(
+            help=f"FCM port ({DEFAULT_FCM_PORT} when not given; 0 picks a free one)."
+            " Giving it implies --fcm.",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Run a local APNs: HTTP/2 + TLS on --port, a JSON control API on --control-port.
+    """Run a local APNs: HTTP/2 + TLS on --port, a JSON control API on --control-port;
+    with --fcm a local FCM beside it.
 
-    Prints one JSON line with the chosen ports and the CA file, then serves until Ctrl-C.
+    Prints one JSON line with the chosen ports and the CA file (with --fcm also
+    fcm_port, fcm_url and fcm_ca_file: FCM has a CA of its own), then serves until Ctrl-C.
     """
     from ringpush.sandbox import Sandbox, parse_key_spec, serve_forever
     from ringpush.sandbox.persistence import SavedStateError
@@ -212,8 +233,11 @@ def sandbox(
             fail("--production-port serves production next to development; drop --environment")
         ports[Environment.PRODUCTION] = production_port
 
+    serve_fcm = fcm or fcm_port is not None
     try:
-        server = Sandbox(keys, max_concurrent_streams=max_streams, state_dir=state_dir)
+        server = Sandbox(
+            keys, max_concurrent_streams=max_streams, state_dir=state_dir, fcm=serve_fcm
+        )
     except SavedStateError as exc:
         fail(str(exc))
 
@@ -225,10 +249,11 @@ def sandbox(
                 ca_out=ca_out,
                 environments=tuple(ports),
                 ports=ports,
+                fcm_port=DEFAULT_FCM_PORT if fcm_port is None else fcm_port,
             )
         except OSError as exc:
             fail(f"cannot listen: {exc.strerror or exc}")
-        info = {
+        info: dict[str, object] = {
             "port": server.port(primary),
             "control_port": server.control_port,
             "environment": primary.value,
@@ -236,6 +261,10 @@ def sandbox(
         }
         if Environment.PRODUCTION in ports and primary is not Environment.PRODUCTION:
             info["production_port"] = server.port(Environment.PRODUCTION)
+        if server.fcm is not None:
+            info["fcm_port"] = server.fcm.port
+            info["fcm_url"] = server.fcm.url
+            info["fcm_ca_file"] = str(server.fcm_ca_file)
         typer.echo(json.dumps(info), nl=True)
         try:
             await serve_forever(server)
@@ -372,11 +401,15 @@ def run_command(
     port: Annotated[int, typer.Option(help="HTTP API port.")] = 8080,
     sandbox_port: Annotated[int, typer.Option(help="APNs sandbox port (development).")] = 2197,
     control_port: Annotated[int, typer.Option(help="Sandbox control API port.")] = 2198,
+    fcm_port: Annotated[
+        int, typer.Option(help="FCM sandbox port (the demo app's FCM endpoint).")
+    ] = DEFAULT_FCM_PORT,
     once: Annotated[
         bool, typer.Option("--once", help="Ring the demo phone once and exit instead of serving.")
     ] = False,
 ) -> None:
-    """Run ringpush on embedded defaults: SQLite, the built-in APNs sandbox, a demo app."""
+    """Run ringpush on embedded defaults: SQLite, the built-in APNs and FCM sandboxes, a
+    demo app; ring bob's simulated iPhone and Android phone once."""
     from ringpush.quickstart import run_local
 
     ok = asyncio.run(
@@ -385,6 +418,7 @@ def run_command(
             port=port,
             sandbox_port=sandbox_port,
             control_port=control_port,
+            fcm_port=fcm_port,
             say=typer.echo,
             serve=not once,
         )
@@ -398,10 +432,11 @@ def demo(
         float, typer.Option(help="Seconds each step may take before the demo fails.")
     ] = 10.0,
 ) -> None:
-    """Show the whole call path on simulated phones: ring, answer, stop, 410 clean-up.
+    """Show the whole call path on a simulated iPhone and Android phone: ring both,
+    answer on Android, the iPhone stops, uninstall and the UNREGISTERED clean-up.
 
-    Runs the sandbox and the server in this process; exits 0 only if every step
-    happened as shown.
+    Runs the sandbox (APNs and FCM) and the server in this process; exits 0 only if
+    every step happened as shown.
     """
     from rich.console import Console
 

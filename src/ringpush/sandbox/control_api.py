@@ -187,7 +187,21 @@ clears records, counters and faults between tests.
 A body is read as JSON whatever its Content-Type; unknown keys are ignored (except in
 `POST /faults`). Every error is `{"error": {"code", "message"}}` with a 4xx status,
 never a 500.
+
+When the sandbox serves FCM too (`ringpush sandbox --fcm`), the FCM sandbox's control
+API is under `/fcm` (the `fcm …` tags): `POST /fcm/service-accounts` issues a key file,
+`POST /fcm/tokens` a registration token, `DELETE /fcm/tokens/{token}` uninstalls (sends
+get `404 UNREGISTERED`), `GET /fcm/messages` lists what FCM accepted.
 """
+
+#: The FCM control API's tags, renamed in this document so that they do not merge with
+#: the APNs ones of the same name.
+FCM_TAGS = [
+    {"name": "fcm credentials", "description": "FCM: service accounts and access tokens."},
+    {"name": "fcm tokens", "description": "FCM: registration tokens and accepted messages."},
+    {"name": "fcm devices", "description": "FCM: simulated Android devices."},
+    {"name": "fcm state", "description": "FCM: liveness, faults, counters, reset."},
+]
 
 
 def _component_schemas(*models: type[BaseModel]) -> dict[str, Any]:
@@ -199,17 +213,37 @@ def _component_schemas(*models: type[BaseModel]) -> dict[str, Any]:
     return components
 
 
-def _openapi(api: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, with the request bodies the routes parse themselves, and
-    without FastAPI's own validation-error body, which this API never answers."""
+def _mounted_paths(prefix: str, app: FastAPI) -> dict[str, Any]:
+    """A mounted app's operations as this document's (FastAPI leaves mounts out): paths
+    under ``prefix``, tags and operation ids prefixed so none collides with ours."""
+    name = prefix.strip("/")
+    paths: dict[str, Any] = {}
+    for path, operations in app.openapi()["paths"].items():
+        paths[prefix + path] = {
+            method: {
+                **operation,
+                "tags": [f"{name} {tag}" for tag in operation.get("tags", ())],
+                "operationId": f"{name}_{operation.get('operationId', method)}",
+            }
+            for method, operation in operations.items()
+        }
+    return paths
+
+
+def _openapi(api: FastAPI, fcm: FastAPI | None = None) -> dict[str, Any]:
+    """FastAPI's document, with the request bodies the routes parse themselves and the
+    FCM control API mounted at ``/fcm`` (if it is), and without FastAPI's own
+    validation-error body, which neither API answers."""
     if api.openapi_schema is None:
         spec = get_openapi(
             title=api.title,
             version=api.version,
             description=api.description,
             routes=api.routes,
-            tags=TAGS,
+            tags=TAGS + (FCM_TAGS if fcm is not None else []),
         )
+        if fcm is not None:
+            spec["paths"].update(_mounted_paths("/fcm", fcm))
         schemas: dict[str, Any] = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(_component_schemas(*REQUEST_BODIES))
         for operations in spec["paths"].values():
@@ -436,5 +470,11 @@ def build_control_app(sandbox: Sandbox) -> FastAPI:
         """Simulated devices: tokens (masked), CallKit report failures, why VoIP stopped."""
         return [device.to_json() for device in sandbox.devices]
 
-    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
+    fcm = None
+    if sandbox.fcm is not None:
+        from ringpush.sandbox.fcm.control_api import build_fcm_control_app
+
+        fcm = build_fcm_control_app(sandbox.fcm)
+        api.mount("/fcm", fcm)
+    api.openapi = lambda: _openapi(api, fcm)  # type: ignore[method-assign]
     return api

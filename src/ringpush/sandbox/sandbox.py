@@ -3,6 +3,10 @@
 One object owns the shared world (keys, device tokens, records, faults, the clock) and
 serves it on one TLS/HTTP-2 port per environment plus a JSON control port, all on the
 caller's event loop. Tests drive it in-process; the CLI runs it in the foreground.
+
+With ``fcm=True`` it also owns a local FCM (:class:`~ringpush.sandbox.fcm.FcmSandbox`)
+on a port of its own, whose control API is mounted at ``/fcm`` of this one: a server
+that rings iPhones and Android phones needs both, started and stopped together.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -41,7 +45,14 @@ from ringpush.sandbox.records import NotificationRecord, Stats
 from ringpush.sandbox.runner import TermSignal
 from ringpush.sandbox.tls import client_context, server_context
 
+if TYPE_CHECKING:  # loaded only when FCM is served: it brings hypercorn
+    from ringpush.sandbox.fcm.sandbox import FcmSandbox
+
 T = TypeVar("T")
+
+#: The FCM sandbox's CA, kept beside the APNs one in a state dir. It is a second CA
+#: because :class:`~ringpush.sandbox.fcm.FcmSandbox` makes its own and takes no other.
+FCM_CA_FILE = "fcm-ca.pem"
 
 #: APNs's post-authentication stream limit as of Pushy #878; configurable.
 DEFAULT_MAX_CONCURRENT_STREAMS = 1000
@@ -56,6 +67,9 @@ class Sandbox:
     ``clock`` (seconds since the epoch) drives JWT ages, 410 timestamps and records.
     ``strict_http2_headers`` makes h2 reset malformed header blocks (see
     :func:`ringpush.sandbox.h2_server.h2_configuration`); off, they get APNs answers.
+    ``fcm`` serves a local FCM beside APNs (:attr:`fcm`; its port is ``start``'s
+    ``fcm_port``). A state dir keeps its port only: the FCM sandbox keeps its CA,
+    service accounts and tokens in memory, so they are new on every start.
     """
 
     def __init__(
@@ -68,6 +82,7 @@ class Sandbox:
         faults: Faults | None = None,
         strict_http2_headers: bool = False,
         state_dir: Path | None = None,
+        fcm: bool = False,
     ) -> None:
         if max_concurrent_streams < 1 or initial_max_concurrent_streams < 1:
             raise ValueError("stream limits must be at least 1")
@@ -98,6 +113,12 @@ class Sandbox:
             self._keys.add(key)
         for issued in saved.tokens if saved is not None else ():
             self._core.tokens.restore(issued)
+        #: The local FCM served beside APNs (None: not served).
+        self.fcm: FcmSandbox | None = None
+        if fcm:
+            from ringpush.sandbox.fcm.sandbox import FcmSandbox
+
+            self.fcm = FcmSandbox()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -110,8 +131,10 @@ class Sandbox:
         ca_out: Path | str | None = None,
         environments: Collection[Environment] = (Environment.DEVELOPMENT,),
         ports: Mapping[Environment, int] | None = None,
+        fcm_port: int = 0,
     ) -> None:
-        """Listen on one port per environment, plus the control API unless it is None.
+        """Listen on one port per environment, the FCM port when the sandbox serves FCM,
+        and the control API unless it is None.
 
         ``port`` is the first environment's port (0: any free one); ``ports`` overrides
         per environment. On failure everything opened so far is closed again, so
@@ -146,6 +169,8 @@ class Sandbox:
                 server = await self._on_saved_port(chosen, environment.value, listen)
                 self._servers[environment] = server
                 self._ports[environment] = server.sockets[0].getsockname()[1]
+            if self.fcm is not None:
+                await self._start_fcm(self.fcm, host, fcm_port)
             if control_port is not None:
 
                 async def control(at: int) -> None:
@@ -168,6 +193,14 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 return await open_(saved)
         return await open_(requested)
+
+    async def _start_fcm(self, fcm: FcmSandbox, host: str, port: int) -> None:
+        async def listen(at: int) -> None:
+            await fcm.start(host, at)
+
+        await self._on_saved_port(port, "fcm", listen)
+        if self.state_dir is not None:  # a path that stays the same across restarts
+            (self.state_dir / FCM_CA_FILE).write_bytes(fcm.ca_pem)
 
     async def _start_control(self, host: str, port: int) -> None:
         sock = bound_socket(host, port)
@@ -192,6 +225,9 @@ class Sandbox:
                 await asyncio.wait_for(self._control.stop(), 5)
         self._control = None
         self._control_port = None
+        if self.fcm is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.fcm.stop(), 5)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -275,6 +311,16 @@ class Sandbox:
     @property
     def ca_pem(self) -> bytes:
         return self._ca.certificate_pem
+
+    @property
+    def fcm_ca_file(self) -> Path:
+        """The FCM sandbox's CA (PEM) for clients to trust: in the state dir if there is
+        one, else the FCM sandbox's own file (gone once it stops)."""
+        if self.fcm is None:
+            raise LookupError("the sandbox does not serve FCM")
+        if self.state_dir is not None:
+            return self.state_dir / FCM_CA_FILE
+        return self.fcm.ca_file
 
     def client_ssl_context(self, certificate: IssuedCertificate | None = None) -> ssl.SSLContext:
         """A client TLS context trusting the sandbox, optionally with a client certificate."""
@@ -372,9 +418,14 @@ class Sandbox:
         """Keep the state for the next start, when the sandbox has a state dir."""
         if self.state_dir is None:
             return
-        ports = {env.value: port for env, port in self._ports.items()} or self.saved_ports
+        running = self.port_map()
         if self._control_port is not None:
-            ports = {**ports, "control": self._control_port}
+            running["control"] = self._control_port
+        if self.fcm is not None:
+            with contextlib.suppress(LookupError):  # not running
+                running["fcm"] = self.fcm.port
+        # A port not served in this run stays saved: the next run may ask for it again.
+        ports = {**self.saved_ports, **running}
         self.saved_ports = ports
         persistence.save(
             self.state_dir,
