@@ -93,7 +93,8 @@ class Run:
 
 
 class RingpushSender:
-    """ringpush's :class:`FcmClient`, on its default transport (httpx) or the one given."""
+    """ringpush's :class:`FcmClient` on the transport given (its default, the
+    hand-written HTTP/2 one, when none is)."""
 
     def __init__(self, spec: Spec, transport: Transport | None = None) -> None:
         self._client = FcmClient(
@@ -117,10 +118,17 @@ class RingpushSender:
 
 
 def ringpush_h2(spec: Spec) -> Sender:
-    """ringpush's client on the hand-written HTTP/2 transport."""
+    """ringpush's client on the hand-written HTTP/2 transport (its default)."""
     from ringpush.fcm.h2_transport import H2Transport
 
     return RingpushSender(spec, H2Transport(ca_file=spec.ca_file))
+
+
+def ringpush_httpx(spec: Spec) -> Sender:
+    """ringpush's client on httpx (HTTP/2), what it sent with before."""
+    from ringpush.fcm.transport import HttpxTransport
+
+    return RingpushSender(spec, HttpxTransport(ca_file=spec.ca_file))
 
 
 def firebase_admin_async(spec: Spec) -> Sender:
@@ -137,7 +145,7 @@ def firebase_admin_threads(spec: Spec) -> Sender:
 
 #: The clients by name; the peer's modules are imported only by its own processes.
 CLIENTS: dict[str, Callable[[Spec], Sender]] = {
-    "ringpush-httpx": RingpushSender,
+    "ringpush-httpx": ringpush_httpx,
     "ringpush-h2": ringpush_h2,
     "admin-async": firebase_admin_async,
     "admin-threads": firebase_admin_threads,
