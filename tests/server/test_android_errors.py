@@ -55,6 +55,21 @@ async def test_a_configuration_error_fails_the_push_and_keeps_the_token(
         assert stack.fcm.stats.access_tokens_issued == 1
 
 
+async def test_a_token_fcm_calls_invalid_is_dropped(tmp_path: Path) -> None:
+    """INVALID_ARGUMENT that names the registration token: the token is dead; an
+    INVALID_ARGUMENT about anything else would keep it (tests/delivery/test_classify.py)."""
+    async with running_stack(f"sqlite:///{tmp_path / 'invalid.db'}") as stack:
+        assert stack.fcm is not None
+        bob = await stack.user("bob")
+        await stack.device(bob, "iphone")
+        await stack.android(bob, "pixel")
+        stack.fcm.faults.update({"invalid_token": True})
+        await stack.ring("bob", "c-invalid")
+        push = await _android_push(stack, "c-invalid")
+        assert (push["state"], push["reason"]) == ("dropped", "INVALID_ARGUMENT")
+        assert await _devices(stack, bob) == ["iphone"]
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [

@@ -67,6 +67,10 @@ def fresh_message_id(now: float) -> str:
     return f"0:{int(now * 1_000_000)}%{half}{half}"
 
 
+#: What live FCM answers for a malformed registration token (docs/fcm.md §1).
+INVALID_TOKEN_MESSAGE = "The registration token is not a valid FCM registration token"
+
+
 class FcmCore:
     def __init__(
         self,
@@ -162,6 +166,9 @@ class FcmCore:
         if faults.sender_id_mismatch:
             self.stats.faults_applied["sender_id_mismatch"] += 1
             raise FcmRejected.of(FcmErrorCode.SENDER_ID_MISMATCH, SENDER_ID_MISMATCH_MESSAGE)
+        if faults.invalid_token:
+            self.stats.faults_applied["invalid_token"] += 1
+            raise FcmRejected.of(FcmErrorCode.INVALID_ARGUMENT, INVALID_TOKEN_MESSAGE)
         if faults.quota_exceeded:
             self.stats.faults_applied["quota_exceeded"] += 1
             raise FcmRejected.of(

@@ -31,6 +31,9 @@ class FcmFaults:
       a client must not answer by refreshing its access token).
     - ``sender_id_mismatch``: every such send gets 403 SENDER_ID_MISMATCH (as if the
       token had moved to another Firebase project).
+    - ``invalid_token``: every such send gets 400 INVALID_ARGUMENT "The registration token
+      is not a valid FCM registration token", what live FCM answers for a malformed one
+      (the sandbox takes every token as opaque, so this is how a test gets that answer).
     - ``drop_rate``: share (0..1) of sends whose connection is closed without an answer
       (on HTTP/2 every request in flight on it fails too), before anything is checked;
       with ``drop_accepted`` the send is checked, accepted and delivered first (taken,
@@ -45,6 +48,7 @@ class FcmFaults:
     quota_exceeded: bool = False
     third_party_auth_error: bool = False
     sender_id_mismatch: bool = False
+    invalid_token: bool = False
     drop_rate: float = 0.0
     drop_accepted: bool = False
     latency_ms: float = 0.0
@@ -58,6 +62,7 @@ class FcmFaults:
             or self.quota_exceeded
             or self.third_party_auth_error
             or self.sender_id_mismatch
+            or self.invalid_token
         )
 
     def clear(self) -> None:
@@ -126,6 +131,7 @@ _SETTERS: dict[str, Callable[[str, Any], Any]] = {
     "quota_exceeded": _flag,
     "third_party_auth_error": _flag,
     "sender_id_mismatch": _flag,
+    "invalid_token": _flag,
     "drop_rate": _share,
     "drop_accepted": _flag,
     "latency_ms": _latency,
