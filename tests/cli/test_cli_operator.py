@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.cli.command import ADMIN, ringpush, serving
+from tests.fcm.support import key_file
 
 BUNDLE = "com.example.mine"
 
@@ -264,3 +265,31 @@ def test_tables_fit_a_row_on_a_line_when_piped(deployment: Deployment) -> None:
     ]  # fmt: skip
     assert all(line == line.rstrip() for line in lines)
     assert len(lines) >= 3  # header, rule, at least the call's push, each on one line
+
+
+def test_apps_put_takes_the_firebase_service_account_file(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """The JSON key file as the Firebase console downloads it: the server checks and seals
+    it; only whose it is is ever shown."""
+    d = deployment
+    account = tmp_path / "firebase-key.json"
+    account.write_text(json.dumps(key_file()))
+    shown = d.ok(
+        "apps", "put", "droid", "--bundle-id", "com.example.droid",
+        "--fcm-service-account", str(account),
+    )  # fmt: skip
+    assert "fcm project          ringpush-test" in shown
+    assert "fcm-sender@ringpush-test.iam.gserviceaccount.com" in shown
+    assert "PRIVATE KEY" not in d.ok("apps", "show", "droid", "--json")
+    not_json = tmp_path / "key.json"
+    not_json.write_text("{nope")
+    assert "is not JSON" in d.refused(
+        "apps", "put", "x", "--bundle-id", "com.x", "--fcm-service-account", str(not_json)
+    )
+    incomplete = tmp_path / "partial.json"
+    incomplete.write_text(json.dumps({**key_file(), "client_email": ""}))
+    assert "fcm_service_account: " in d.refused(
+        "apps", "put", "x", "--bundle-id", "com.x", "--fcm-service-account", str(incomplete)
+    )
+    d.ok("apps", "delete", "droid", "--yes")
