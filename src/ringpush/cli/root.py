@@ -58,7 +58,7 @@ def new_group(help_text: str) -> typer.Typer:
     )
 
 
-app = new_group("ringpush: wake phones for calls over APNs.")
+app = new_group("ringpush: wake phones for calls over APNs and FCM.")
 command = functools.partial(app.command, cls=Command)
 
 
@@ -91,4 +91,4 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """ringpush: wake phones for calls over APNs."""
+    """ringpush: wake phones for calls over APNs and FCM."""
