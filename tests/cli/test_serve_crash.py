@@ -9,6 +9,7 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,6 +37,28 @@ async def start_server(state: Path) -> tuple[asyncio.subprocess.Process, str]:
     return proc, f"http://127.0.0.1:{match.group(1)}"
 
 
+async def _keys(http: httpx.AsyncClient) -> tuple[str, str]:
+    """The demo app's service key, and a user token for bob."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    service = await http.post("/v1/apps/demo/service-keys", headers=admin, json={})
+    user = await http.post("/v1/apps/demo/user-tokens", headers=admin, json={"user_id": "bob"})
+    return service.json()["key"], user.json()["token"]
+
+
+async def _once_delivered(url: str, call_id: str) -> dict[str, Any]:
+    """The call's one push once the restarted server recorded it delivered (or as it
+    stands after 20 s)."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        for _ in range(200):
+            rows = await http.get("/v1/deliveries", headers=admin, params={"call_id": call_id})
+            state: dict[str, Any] = rows.json()[0]
+            if state["state"] == "delivered":
+                break
+            await asyncio.sleep(0.1)
+    return state
+
+
 async def test_sigkill_mid_delivery_loses_no_push(tmp_path: Path) -> None:
     key = generate_signing_key()
     sandbox = Sandbox()
@@ -55,12 +78,7 @@ async def test_sigkill_mid_delivery_loses_no_push(tmp_path: Path) -> None:
                     "default_environment": "development",
                 },
             )  # fmt: skip
-            service_key = (
-                await http.post("/v1/apps/demo/service-keys", headers=admin, json={})
-            ).json()["key"]
-            user = (
-                await http.post("/v1/apps/demo/user-tokens", headers=admin, json={"user_id": "bob"})
-            ).json()["token"]
+            service_key, user = await _keys(http)
             token = sandbox.issue_token("com.example.app", PushType.VOIP, Environment.DEVELOPMENT)
             await http.put(
                 "/v1/devices/phone",
@@ -79,17 +97,7 @@ async def test_sigkill_mid_delivery_loses_no_push(tmp_path: Path) -> None:
         await proc.wait()
         sandbox.faults.latency_ms = 0
         proc, url = await start_server(tmp_path)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            state = None
-            for _ in range(200):
-                rows = (
-                    await http.get("/v1/deliveries", headers=admin, params={"call_id": "crash-1"})
-                ).json()
-                state = rows[0]
-                if state["state"] == "delivered":
-                    break
-                await asyncio.sleep(0.1)
-        assert state is not None
+        state = await _once_delivered(url, "crash-1")
         assert state["state"] == "delivered"
         assert state["apns_id"] == delivery["apns_id"]
         assert state["attempts"] >= 2
@@ -120,12 +128,7 @@ async def test_sigkill_mid_delivery_loses_no_android_push(tmp_path: Path) -> Non
                       "fcm_url": fcm.url, "fcm_ca_pem": fcm.ca_pem.decode()},
             )  # fmt: skip
             assert put.status_code == 200, put.text
-            service_key = (
-                await http.post("/v1/apps/demo/service-keys", headers=admin, json={})
-            ).json()["key"]
-            user = (
-                await http.post("/v1/apps/demo/user-tokens", headers=admin, json={"user_id": "bob"})
-            ).json()["token"]
+            service_key, user = await _keys(http)
             registered = await http.put(
                 "/v1/devices/pixel",
                 headers={"Authorization": f"Bearer {user}"},
@@ -144,17 +147,7 @@ async def test_sigkill_mid_delivery_loses_no_android_push(tmp_path: Path) -> Non
         await proc.wait()
         fcm.faults.latency_ms = 0
         proc, url = await start_server(tmp_path)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            state = None
-            for _ in range(200):
-                rows = (
-                    await http.get("/v1/deliveries", headers=admin, params={"call_id": "crash-2"})
-                ).json()
-                state = rows[0]
-                if state["state"] == "delivered":
-                    break
-                await asyncio.sleep(0.1)
-        assert state is not None
+        state = await _once_delivered(url, "crash-2")
         assert (state["state"], state["push_id"]) == ("delivered", delivery["push_id"])
         assert state["attempts"] >= 2
         assert fcm.messages(token=token)  # it reached the phone

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ringpush.apns.push_type import PushType
+from ringpush.demo.android_app import AndroidPhoneApp, FirebaseService
 from ringpush.demo.phone_app import PhoneApp
 from ringpush.platforms import FCM, Platform, PushKind
 from ringpush.sandbox.fcm.remote_message import Priority
@@ -29,7 +30,6 @@ from ringpush.sdk import (
     NoticeKind,
     Unauthorized,
 )
-from tests.sdk.android_phone import AndroidApp, SimulatedFirebase
 from tests.sdk.conftest import eventually
 from tests.server.stack import ADMIN, PACKAGE, PROJECT, Stack, running_stack
 
@@ -54,15 +54,17 @@ class Phones:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self._apps: list[AndroidApp | PhoneApp] = []
+        self._apps: list[AndroidPhoneApp | PhoneApp] = []
 
-    async def android(self, name: str, *, signed_in: bool = True, **options: Any) -> AndroidApp:
+    async def android(
+        self, name: str, *, signed_in: bool = True, **options: Any
+    ) -> AndroidPhoneApp:
         """Notification deadline 0 and one miss allowed: a message the app shows nothing
         for deprioritizes the phone at once."""
         assert self.stack.fcm is not None
         options = {"notification_deadline": 0, "max_misses": 1, **options}
         device = self.stack.fcm.device(name, PACKAGE, PROJECT, **options)
-        app = AndroidApp(device, url_of(self.stack))
+        app = AndroidPhoneApp(device, url_of(self.stack))
         self._apps.append(app)
         if not signed_in:
             return app
@@ -111,7 +113,7 @@ async def devices_of(stack: Stack, user: str) -> list[dict[str, Any]]:
     return listed
 
 
-def high_priority_all_shown(app: AndroidApp) -> bool:
+def high_priority_all_shown(app: AndroidPhoneApp) -> bool:
     """Whether FCM would be content: every high-priority message led to a notification."""
     high = [m for m in app.device.messages if m.original_priority is Priority.HIGH]
     return bool(high) and all(m.notification_shown for m in high)
@@ -339,7 +341,7 @@ async def test_an_app_that_shows_nothing_is_deprioritized(server: Stack) -> None
     assert server.fcm is not None
     device = server.fcm.device("careless", PACKAGE, PROJECT, notification_deadline=0, max_misses=1)
     push = ManagedPush.fcm(
-        SimulatedFirebase(device), device_id="careless", show_notification=lambda notice: None
+        FirebaseService(device), device_id="careless", show_notification=lambda notice: None
     )
     async with Client(url_of(server), await user_token(server, "bob"), push=push) as client:
         await eventually(lambda: FCM in push.registered(client))

@@ -68,14 +68,33 @@ def fcm_call_ended(call: Call, info: dict[str, Any], missed: bool) -> tuple[byte
 
 
 def fcm_message(push: OutboxPush, now: datetime) -> FcmMessage:
-    data = json.loads(push.payload)
+    return message_for(
+        push.token,
+        push.payload,
+        now,
+        priority=push.priority,
+        expiration=push.expiration,
+        collapse_id=push.collapse_id,
+    )
+
+
+def message_for(
+    token: str,
+    payload: bytes,
+    now: datetime,
+    *,
+    priority: int | None,
+    expiration: int | None,
+    collapse_id: str | None,
+) -> FcmMessage:
+    """The message for the outbox's fields (see the module's docstring)."""
     ttl = None
-    if push.expiration is not None:
-        ttl = max(0, math.floor(push.expiration - now.timestamp()))
+    if expiration is not None:
+        ttl = max(0, math.floor(expiration - now.timestamp()))
     return FcmMessage(
-        token=push.token,
-        data=data,
-        priority=AndroidPriority.HIGH if push.priority == HIGH else AndroidPriority.NORMAL,
+        token=token,
+        data=json.loads(payload),
+        priority=AndroidPriority.HIGH if priority == HIGH else AndroidPriority.NORMAL,
         ttl=ttl,
-        collapse_key=push.collapse_id,
+        collapse_key=collapse_id,
     )

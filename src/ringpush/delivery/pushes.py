@@ -11,11 +11,11 @@ from typing import Any
 from ringpush.apns.errors import InvalidNotification
 from ringpush.apns.notification import Notification, compact_json
 from ringpush.apns.push_type import PushType
-from ringpush.delivery.fcm_pushes import fcm_message
+from ringpush.delivery.fcm_pushes import message_for
 from ringpush.delivery.queueing import Dispatcher, push_for_device
 from ringpush.platforms import FCM, PushKind
 from ringpush.registry.models import Device
-from ringpush.registry.outbox_models import OutboxPush, PushState, Urgency
+from ringpush.registry.outbox_models import OutboxPush, Urgency
 from ringpush.registry.store import Registry
 
 #: A token only used to run the notification rules before anything is stored.
@@ -62,11 +62,14 @@ class PushService:
         now = self._clock()
         if push_type is FCM:
             # What FCM would refuse is refused here, before anything is stored.
-            probe = OutboxPush(
-                **_FCM_PROBE, payload=body, priority=priority, expiration=expiration,
-                collapse_id=collapse_id, next_attempt_at=now, created_at=now, updated_at=now,
-            )  # fmt: skip
-            fcm_message(probe, now).encode()
+            message_for(
+                _PROBE_TOKEN,
+                body,
+                now,
+                priority=priority,
+                expiration=expiration,
+                collapse_id=collapse_id,
+            ).encode()
         else:
             Notification.for_app(
                 bundle_id,
@@ -139,13 +142,6 @@ class PushService:
 
 __all__ = ["InvalidNotification", "NoDevicesForPushType", "PushService"]
 
-
-#: The fields of an FCM push checked before it is queued, other than its own.
-_FCM_PROBE: dict[str, Any] = {
-    "push_id": "probe", "app_id": "probe", "user_id": "probe", "device_id": "probe",
-    "push_type": FCM, "environment": FCM, "token": "probe", "apns_id": "probe",
-    "state": PushState.PENDING,
-}  # fmt: skip
 
 #: A silent push: what a token check sends to an alert token (never a VoIP push, which
 #: iOS would have to show as a call).

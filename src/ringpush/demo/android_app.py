@@ -29,6 +29,7 @@ from ringpush.sdk import (
     Client,
     DataMessage,
     FcmDelegate,
+    IncomingCall,
     IncomingPush,
     ManagedPush,
     MessagePriority,
@@ -46,14 +47,31 @@ class FirebaseService(FirebaseMessagingService):
     def __init__(self, device: AndroidDevice) -> None:
         self.device = device
         self._delegate: FcmDelegate | None = None
+        #: After :meth:`delete_token` the install has no token until it asks again.
+        self._deleted = False
 
     def start(self, delegate: FcmDelegate) -> None:
         self._delegate = delegate
         self.device.start(self)
 
     def on_new_token(self, token: str) -> None:
-        if self._delegate is not None:
+        if self._delegate is not None and not self._deleted:
             self._delegate.did_update_fcm_token(token)
+
+    def delete_token(self) -> None:
+        """``FirebaseMessaging.deleteToken()``: FCM ends the token (UNREGISTERED from now
+        on). The phone's next token is held back, since after a deletion the install
+        has none until it asks (:meth:`get_token`)."""
+        self._deleted = True
+        self.device.refresh_token()
+        if self._delegate is not None:
+            self._delegate.did_invalidate_fcm_token()
+
+    def get_token(self) -> None:
+        """``FirebaseMessaging.getToken()`` after a deletion: the install's new token."""
+        self._deleted = False
+        if self._delegate is not None and self.device.token is not None:
+            self._delegate.did_update_fcm_token(self.device.token)
 
     def on_message_received(self, message: RemoteMessage) -> None:
         if self._delegate is not None:
@@ -77,6 +95,11 @@ class AndroidPhoneApp:
         self.device_id = device.instance_id
         self._listener = listener
         self.client: Client | None = None
+        #: False makes an app that leaves the ringing to its notification and never
+        #: follows a call's events: only the call-ended message stops it.
+        self.follow_calls = True
+        #: Every notification the SDK asked for, in order.
+        self.notices: list[Notice] = []
         self.rings: list[Ring] = []
         #: The ringing notifications still shown, by call id.
         self.ringing: dict[str, Notice] = {}
@@ -84,8 +107,9 @@ class AndroidPhoneApp:
         self.ended: list[CallEnded] = []
         self._tasks: set[asyncio.Task[None]] = set()
         # As early as possible in the app's life (Application.onCreate).
+        self.firebase = FirebaseService(device)
         self.push = ManagedPush.fcm(
-            FirebaseService(device),
+            self.firebase,
             device_id=self.device_id,
             show_notification=self._show,
             on_incoming_push=self._on_push,
@@ -94,6 +118,11 @@ class AndroidPhoneApp:
     @property
     def name(self) -> str:
         return self.device.name
+
+    @property
+    def calls(self) -> list[IncomingCall]:
+        """The calls that rang here, in order."""
+        return [ring.call for ring in self.rings]
 
     def _say(self, what: str) -> None:
         if self._listener is not None:
@@ -118,6 +147,7 @@ class AndroidPhoneApp:
     def _show(self, notice: Notice) -> None:
         """``NotificationManager.notify``, before the handler returns: a full-screen
         ``CallStyle`` for a ringing call, "Missed call from …" (ringing no more) else."""
+        self.notices.append(notice)
         self.device.post_notification(full_screen=notice.kind is NoticeKind.RINGING)
         if notice.kind is NoticeKind.RINGING:
             self.ringing[notice.call_id] = notice
@@ -138,7 +168,7 @@ class AndroidPhoneApp:
             f"ringing: {call.handle} calling, full-screen notification"
             f" (push took {ring.latency_ms:.0f} ms)"
         )
-        if self.client is not None:
+        if self.client is not None and self.follow_calls:
             self.sessions[call.call_id] = self.client.follow(call, self._ended)
 
     def _ended(self, ended: CallEnded) -> None:

@@ -49,6 +49,7 @@ class RingpushService:
         self.settings = settings
         self.registry: SqlRegistry | None = None
         self._clients: ApnsClients | None = None
+        self._fcm_clients: FcmClients | None = None
         self._engine: DeliveryEngine | None = None
         self._http: EmbeddedHttpServer | None = None
         self._ring_task: asyncio.Task[None] | None = None
@@ -77,6 +78,8 @@ class RingpushService:
         admin = load_admin_key(settings.state_dir)
         self.admin_key, self.admin_key_file = admin.key, admin.file
         self.admin_key_created = admin.created
+        # FCM access tokens shared by every instance, as APNs provider tokens are.
+        self._fcm_clients = FcmClients(tokens=self.registry.access_tokens)
         apps = AppCache(self.registry)
         await apps.start()
         engine = self._engine = DeliveryEngine(
@@ -87,8 +90,7 @@ class RingpushService:
             lane_concurrency=settings.lane_concurrency,
             bulk_share_during_calls=settings.bulk_share_during_calls,
             metrics=metrics,
-            # FCM access tokens shared by every instance, as APNs provider tokens are.
-            fcm_clients=FcmClients(tokens=self.registry.access_tokens),
+            fcm_clients=self._fcm_clients,
         )
         await engine.listen()
         engine.start()
@@ -176,6 +178,8 @@ class RingpushService:
             await self._engine.stop()
         if self._clients is not None:
             await self._clients.close()
+        if self._fcm_clients is not None:
+            await self._fcm_clients.close()
         if self.registry is not None:
             await self.registry.close()
 
